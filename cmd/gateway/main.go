@@ -1,0 +1,87 @@
+// Command gateway is callgate: an authentication gateway that speaks NextAuth v4 on the
+// wire and runs the auth callbacks as JavaScript.
+//
+//	gateway serve     run the gateway
+//	gateway users     manage users in the store (add, import, list, delete)
+//	gateway version   print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// cli is what a command reads and writes. Tests build one around buffers.
+type cli struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	// stdinIsTerminal says whether passwords may be prompted for with echo off.
+	stdinIsTerminal bool
+	getenv          func(string) string
+}
+
+// errUsage marks an error already explained to the user together with the usage text.
+var errUsage = errors.New("usage")
+
+const mainUsage = `callgate: an authentication gateway with NextAuth v4 wire compatibility.
+
+Usage:
+  gateway serve [flags]      run the gateway (gateway serve --help)
+  gateway users <command>    manage users: add, import, list, delete (gateway users --help)
+  gateway version            print the version
+
+Run 'gateway <command> --help' for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c := &cli{
+		stdin:           os.Stdin,
+		stdout:          os.Stdout,
+		stderr:          os.Stderr,
+		stdinIsTerminal: isTerminal(os.Stdin),
+		getenv:          os.Getenv,
+	}
+	if err := c.run(ctx, os.Args[1:]); err != nil {
+		if !errors.Is(err, errUsage) && !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(os.Stderr, "gateway: %v\n", err)
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		os.Exit(1)
+	}
+}
+
+func (c *cli) run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(c.stderr, mainUsage)
+		return errUsage
+	}
+	switch args[0] {
+	case "serve":
+		return c.runServe(ctx, args[1:])
+	case "users":
+		return c.runUsers(ctx, args[1:])
+	case "version", "--version":
+		fmt.Fprintln(c.stdout, "callgate", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(c.stdout, mainUsage)
+		return nil
+	default:
+		fmt.Fprintf(c.stderr, "gateway: unknown command %q\n\n%s", args[0], mainUsage)
+		return errUsage
+	}
+}

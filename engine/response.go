@@ -1,0 +1,111 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+)
+
+// response is NextAuth's ResponseInternal: what a route decided, before it becomes HTTP.
+type response struct {
+	status      int // 0 means 200
+	redirect    string
+	contentType string
+	body        []byte
+	// noCache adds the headers NextAuth sends on GET /csrf and GET /session.
+	noCache bool
+	// withoutInitCookies drops the init cookies (GET /providers sends none).
+	withoutInitCookies bool
+	// cookies are route cookies, written after the init cookies.
+	cookies []string
+}
+
+func jsonResponse(status int, v any) response {
+	b, err := marshalJSON(v)
+	if err != nil {
+		// Only values built by the engine reach here; they always marshal.
+		b = []byte(`{}`)
+	}
+	return response{status: status, contentType: "application/json", body: b}
+}
+
+// marshalJSON is JSON.stringify: like json.Marshal, but "&", "<" and ">" stay as they are
+// (NextAuth's {"url":"…?error=X&provider=Y"} must read the same byte for byte).
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+func rawJSONResponse(status int, b []byte) response {
+	return response{status: status, contentType: "application/json", body: b}
+}
+
+func textResponse(status int, text string) response {
+	return response{status: status, contentType: "text/plain; charset=utf-8", body: []byte(text)}
+}
+
+func htmlResponse(status int, html []byte) response {
+	return response{status: status, contentType: "text/html; charset=utf-8", body: html}
+}
+
+func redirectTo(status int, url string) response {
+	return response{status: status, redirect: url}
+}
+
+// configErrorBody is what NextAuth answers when its configuration assertion fails.
+var configErrorBody = map[string]string{"message": "There is a problem with the server configuration. Check the server logs for more information."}
+
+// write turns the internal response into HTTP with NextAuth v4's rules (§1.4): a redirect
+// becomes {"url"} JSON when the body asked with json=true (keeping an internal status such
+// as 401), else a 302 that discards the internal status.
+func (e *Engine) write(w http.ResponseWriter, a *authRequest, res response) {
+	h := w.Header()
+	if !res.withoutInitCookies {
+		for _, c := range a.setCookies {
+			h.Add("Set-Cookie", c)
+		}
+	}
+	for _, c := range res.cookies {
+		h.Add("Set-Cookie", c)
+	}
+	h.Set("X-Content-Type-Options", "nosniff")
+	if res.redirect != "" {
+		if a.wantsJSON() {
+			b, _ := marshalJSON(map[string]string{"url": res.redirect})
+			res = response{status: res.status, contentType: "application/json", body: b}
+		} else {
+			h.Set("Location", res.redirect)
+			w.WriteHeader(http.StatusFound)
+			return
+		}
+	}
+	if res.noCache {
+		h.Set("Cache-Control", "private, no-cache, no-store")
+		h.Set("Pragma", "no-cache")
+		h.Set("Expires", "0")
+	}
+	if res.contentType != "" {
+		h.Set("Content-Type", res.contentType)
+	}
+	if res.contentType == "text/html; charset=utf-8" {
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Frame-Options", "DENY")
+	}
+	status := res.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(res.body)
+}
+
+// jsonString encodes s as a JSON string.
+func jsonString(s string) string {
+	b, _ := marshalJSON(s)
+	return string(b)
+}

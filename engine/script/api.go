@@ -1,0 +1,162 @@
+package script
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/callgate/callgate/store"
+)
+
+// Undefined, used as a value in an argument map, makes the key present on the JS object
+// with the value undefined (NextAuth passes `{token, session: undefined}` to jwt on a plain
+// session read, and scripts may inspect the key set).
+var Undefined = undefinedValue{}
+
+type undefinedValue struct{}
+
+// Options say where a generation comes from and what its scripts may reach.
+type Options struct {
+	// Dir is the scripts directory. Imports are confined to it.
+	Dir string
+	// Entry is the entry file relative to Dir. Empty means auth.config.ts, else auth.config.js.
+	Entry string
+	// Env is what the scripts see as process.env: only the variables the operator listed.
+	Env map[string]string
+	// Users backs the built-in module callgate/store (users.findOne). May be nil: then
+	// findOne throws "no user store configured".
+	Users store.Users
+	// Logger receives console.* output (tagged with the callback name) and script errors.
+	Logger *slog.Logger
+	// PoolSize bounds how many runtimes exist at once; 0 means GOMAXPROCS*2.
+	PoolSize int
+	// Timeouts is the per-call deadline; a name missing from PerCallback uses Default.
+	Timeouts Timeouts
+	// MaxCallStackSize bounds JS recursion; 0 means 1000.
+	MaxCallStackSize int
+}
+
+// Timeouts are call deadlines. PerCallback keys are "authorize", "signIn", "jwt",
+// "session", "redirect", "events.signIn", ...
+type Timeouts struct {
+	Default     time.Duration
+	PerCallback map[string]time.Duration
+}
+
+// Config is the static part of the auth config's default export (NextAuth's authOptions),
+// read and validated once when a generation loads.
+type Config struct {
+	Providers        []Provider
+	Pages            Pages
+	Session          SessionOptions
+	JWT              JWTOptions
+	UseSecureCookies *bool // nil: decided by the URL scheme
+	Theme            Theme
+}
+
+// Provider is one sign-in method. Type is "credentials" for now.
+type Provider struct {
+	ID          string // defaults to the type ("credentials")
+	Name        string // defaults to "Credentials"
+	Type        string
+	Credentials []CredentialField // in declaration order
+}
+
+// CredentialField is one input of a credentials provider's form
+// (`credentials: {username: {label: "Username", type: "text", placeholder: "jsmith"}}`).
+type CredentialField struct {
+	Name        string
+	Label       string
+	Type        string
+	Placeholder string
+}
+
+// Pages moves built-in pages to the app's own URLs (NextAuth `pages`). Empty means built-in.
+type Pages struct {
+	SignIn        string
+	SignOut       string
+	Error         string
+	VerifyRequest string
+	NewUser       string
+}
+
+// SessionOptions mirrors NextAuth's `session`.
+type SessionOptions struct {
+	Strategy  string        // "jwt" (default) or "database"
+	MaxAge    time.Duration // default 30 days
+	UpdateAge time.Duration // default 24 hours
+}
+
+// JWTOptions mirrors NextAuth's `jwt`.
+type JWTOptions struct {
+	MaxAge time.Duration // default 30 days, independent of Session.MaxAge (NextAuth quirk)
+}
+
+// Theme mirrors NextAuth's `theme` for the built-in pages.
+type Theme struct {
+	ColorScheme string // "auto" (default), "light", "dark"
+	BrandColor  string
+	Logo        string
+	ButtonText  string
+}
+
+// ErrorKind classifies a failed script call.
+type ErrorKind int
+
+const (
+	// KindThrown: the script threw (or a returned promise rejected).
+	KindThrown ErrorKind = iota + 1
+	// KindTimeout: the call passed its deadline and was interrupted.
+	KindTimeout
+	// KindInvalidResult: the callback returned a value of the wrong shape.
+	KindInvalidResult
+	// KindInternal: stack overflow, a host panic, or a runtime that could not be had.
+	KindInternal
+)
+
+func (k ErrorKind) String() string {
+	switch k {
+	case KindThrown:
+		return "thrown"
+	case KindTimeout:
+		return "timeout"
+	case KindInvalidResult:
+		return "invalid result"
+	case KindInternal:
+		return "internal"
+	}
+	return "unknown"
+}
+
+// Error is a failed callback call or a failed load. File, Line and Column point into the
+// user's own source (through the bundle's source map), 1-based.
+type Error struct {
+	Callback   string // "callbacks.jwt", "authorize", "events.signIn"; empty for load errors
+	Kind       ErrorKind
+	Message    string // the JS error message (or a description of the failure)
+	Name       string // the JS error name ("Error", "TypeError", ...) when thrown
+	File       string // path relative to the scripts directory
+	Line       int
+	Column     int
+	SourceLine string // the offending line of the user's source, when known
+	Stack      string // the JS stack, when known
+	// Public is true when the script threw on purpose (a plain Error or a string): NextAuth
+	// shows such a message to the end user (error=<message>). Runtime errors (TypeError,
+	// ReferenceError, ...), timeouts and invalid results are never public.
+	Public bool
+	Err    error // the underlying Go error, if any
+}
+
+func (e *Error) Error() string {
+	where := ""
+	if e.File != "" {
+		where = fmt.Sprintf(" at %s:%d:%d", e.File, e.Line, e.Column)
+	}
+	who := e.Callback
+	if who == "" {
+		who = "load"
+	}
+	return fmt.Sprintf("%s: %s: %s%s", who, e.Kind, e.Message, where)
+}
+
+func (e *Error) Unwrap() error { return e.Err }

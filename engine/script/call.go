@@ -1,0 +1,530 @@
+package script
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"regexp"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dop251/goja"
+)
+
+// Authorize runs the authorize function of the credentials provider providerID. It returns
+// nil, nil when authorize returned null, undefined or false.
+func (g *Generation) Authorize(ctx context.Context, providerID string, credentials, req map[string]any) (user map[string]any, err error) {
+	const name = "authorize"
+	defer recoverInto(name, &err)
+	fnName := "authorize:" + providerID
+	if !g.has[fnName] {
+		return nil, &Error{Callback: name, Kind: KindInternal, Message: fmt.Sprintf("no credentials provider %q with an authorize function", providerID)}
+	}
+	res, err := g.invoke(ctx, name, fnName, func(v *vm) []goja.Value {
+		return []goja.Value{v.toJS(credentials), v.toJS(req)}
+	}, func(v *vm, val goja.Value) (any, error) {
+		if isNullish(val) || val.StrictEquals(v.rt.ToValue(false)) {
+			return nil, nil
+		}
+		out, err := v.exportJSON(val)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := out.(map[string]any); !ok {
+			return nil, invalidResult(name, "an object, null or false", v.typeOf(val))
+		}
+		return out, nil
+	})
+	if err != nil || res == nil {
+		return nil, err
+	}
+	return res.(map[string]any), nil
+}
+
+// Call runs a callback ("callbacks.jwt", "callbacks.session", ...) with one argument object
+// and returns its result, JSON-shaped. A callback the script does not define is an error:
+// the engine applies NextAuth's default instead of calling.
+func (g *Generation) Call(ctx context.Context, name string, arg map[string]any) (result any, err error) {
+	defer recoverInto(name, &err)
+	if !strings.HasPrefix(name, "callbacks.") || !g.has[name] {
+		return nil, &Error{Callback: name, Kind: KindInternal, Message: "the script does not define " + name}
+	}
+	return g.invoke(ctx, name, name, func(v *vm) []goja.Value {
+		return []goja.Value{v.toJS(arg)}
+	}, func(v *vm, val goja.Value) (any, error) {
+		switch name {
+		case "callbacks.jwt":
+			if isNullish(val) {
+				return nil, nil
+			}
+			return v.exportObject(name, val, "an object, null or undefined")
+		case "callbacks.session":
+			return v.exportObject(name, val, "an object")
+		case "callbacks.redirect":
+			if s, ok := val.Export().(string); ok && !isObject(val) {
+				return s, nil
+			}
+			return nil, invalidResult(name, "a string", v.typeOf(val))
+		}
+		if isNullish(val) {
+			return nil, nil
+		}
+		return v.exportJSON(val)
+	})
+}
+
+// Event runs an event handler ("events.signIn", ...). Its result is ignored.
+func (g *Generation) Event(ctx context.Context, name string, arg map[string]any) (err error) {
+	defer recoverInto(name, &err)
+	if !strings.HasPrefix(name, "events.") || !g.has[name] {
+		return &Error{Callback: name, Kind: KindInternal, Message: "the script does not define " + name}
+	}
+	_, err = g.invoke(ctx, name, name, func(v *vm) []goja.Value {
+		return []goja.Value{v.toJS(arg)}
+	}, func(*vm, goja.Value) (any, error) { return nil, nil })
+	return err
+}
+
+// invoke takes a runtime, calls fnName with the arguments args builds (inside the runtime),
+// settles the result and hands it to use. The runtime goes back to the pool only after a
+// clean call.
+func (g *Generation) invoke(ctx context.Context, name, fnName string, args func(*vm) []goja.Value, use func(*vm, goja.Value) (any, error)) (any, error) {
+	v, err := g.pool.acquire(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	clean := false
+	defer func() { g.pool.release(v, clean) }()
+	var out any
+	err = v.run(ctx, name, g.timeout(name), func() (goja.Value, error) {
+		b := v.fns[fnName]
+		return b.fn(b.this, args(v)...)
+	}, func(val goja.Value) error {
+		var err error
+		out, err = use(v, val)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	clean = !v.broken
+	return out, nil
+}
+
+// recoverInto turns a panic escaping an entry point into a KindInternal error.
+func recoverInto(name string, err *error) {
+	if r := recover(); r != nil {
+		*err = &Error{Callback: name, Kind: KindInternal, Message: fmt.Sprintf("host panic: %v", r), Stack: string(debug.Stack())}
+	}
+}
+
+// eventLoop settles the promises of one call on the runtime's goroutine.
+//
+// Contract:
+//   - A Go binding that starts asynchronous work calls start on the runtime goroutine and
+//     receives a settle function. Whoever finishes the work calls settle exactly once (later
+//     calls are ignored) with a job; the job runs on the runtime goroutine and resolves or
+//     rejects the binding's promise, after which goja runs the resulting microtasks.
+//   - The loop runs until nothing is outstanding (every started operation has had its job
+//     run) or the call's context ends. Work still running when the loop stops is abandoned:
+//     its settle becomes a no-op, so nothing touches the runtime after the call.
+//   - When the loop is idle, the promise the callback returned must be settled: a promise
+//     still pending then can never settle and is an error. A rejected promise nobody handled
+//     during the call is an error too.
+type eventLoop struct {
+	mu          sync.Mutex
+	queue       []func()
+	closed      bool
+	wake        chan struct{}
+	outstanding int // runtime goroutine only
+}
+
+func newEventLoop() *eventLoop { return &eventLoop{wake: make(chan struct{}, 1)} }
+
+// start registers one asynchronous operation. Call it on the runtime goroutine.
+func (l *eventLoop) start() (settle func(job func())) {
+	l.outstanding++
+	var once sync.Once
+	return func(job func()) {
+		once.Do(func() {
+			l.mu.Lock()
+			if !l.closed {
+				l.queue = append(l.queue, job)
+			}
+			l.mu.Unlock()
+			select {
+			case l.wake <- struct{}{}:
+			default:
+			}
+		})
+	}
+}
+
+// next waits for a settled operation's job.
+func (l *eventLoop) next(ctx context.Context) (func(), error) {
+	for {
+		l.mu.Lock()
+		if len(l.queue) > 0 {
+			job := l.queue[0]
+			l.queue = l.queue[1:]
+			l.mu.Unlock()
+			return job, nil
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (l *eventLoop) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.queue = nil
+	l.mu.Unlock()
+}
+
+// run executes f under the call's deadline, drives the event loop, settles a returned
+// promise and passes the settled value to use (still under the deadline, since exporting
+// may run script code such as toJSON). Any error it returns is an *Error, and the runtime
+// must then be discarded.
+func (v *vm) run(ctx context.Context, name string, timeout time.Duration, f func() (goja.Value, error), use func(goja.Value) error) (err error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c := &callState{ctx: ctx, name: name, loop: newEventLoop(), unhandled: map[*goja.Promise]struct{}{}}
+	v.call = c
+	stop := context.AfterFunc(ctx, func() { v.rt.Interrupt(ctx.Err()) })
+	defer func() {
+		if !stop() {
+			// The interrupt fired (or is firing): the runtime may carry it into its next call.
+			v.broken = true
+		}
+		c.loop.close()
+		v.call = nil
+		if r := recover(); r != nil {
+			v.broken = true
+			err = &Error{Callback: name, Kind: KindInternal, Message: fmt.Sprintf("host panic: %v", r), Stack: string(debug.Stack())}
+		}
+		if err != nil {
+			v.broken = true
+		}
+	}()
+	val, ferr := f()
+	if ferr != nil {
+		return v.toError(ctx, name, ferr)
+	}
+	var promise *goja.Promise
+	if o, ok := val.(*goja.Object); ok {
+		if o.ClassName() == "Promise" {
+			promise, _ = o.Export().(*goja.Promise)
+		} else if then, ok := goja.AssertFunction(o.Get("then")); ok && then != nil {
+			// A thenable: adopt it the way `await` would.
+			p, resolve, _ := v.rt.NewPromise()
+			if rerr := resolve(o); rerr != nil {
+				return v.toError(ctx, name, rerr)
+			}
+			promise = p
+		}
+	}
+	for c.loop.outstanding > 0 {
+		job, werr := c.loop.next(ctx)
+		if werr != nil {
+			return v.timeoutError(ctx, name)
+		}
+		c.loop.outstanding--
+		c.jobPending = job
+		if _, jerr := v.runJob(goja.Undefined()); jerr != nil {
+			return v.toError(ctx, name, jerr)
+		}
+	}
+	if promise != nil {
+		delete(c.unhandled, promise)
+		switch promise.State() {
+		case goja.PromiseStatePending:
+			return &Error{Callback: name, Kind: KindInternal, Message: "the returned promise never settles: nothing it waits for is still running"}
+		case goja.PromiseStateRejected:
+			return v.thrownError(name, promise.Result(), nil)
+		}
+		val = promise.Result()
+	}
+	for p := range c.unhandled {
+		e := v.thrownError(name, p.Result(), nil)
+		e.Message = "unhandled promise rejection: " + e.Message
+		e.Public = false
+		return e
+	}
+	if uerr := use(val); uerr != nil {
+		var se *Error
+		if errors.As(uerr, &se) {
+			return se
+		}
+		return v.toError(ctx, name, uerr)
+	}
+	if ctx.Err() != nil {
+		return v.timeoutError(ctx, name)
+	}
+	return nil
+}
+
+// toError classifies an error returned by goja.
+func (v *vm) toError(ctx context.Context, name string, err error) *Error {
+	var ie *goja.InterruptedError
+	if errors.As(err, &ie) || ctx.Err() != nil {
+		return v.timeoutError(ctx, name)
+	}
+	var so *goja.StackOverflowError
+	if errors.As(err, &so) {
+		return &Error{Callback: name, Kind: KindInternal, Name: "RangeError", Message: "maximum call stack size exceeded", Err: err}
+	}
+	var ex *goja.Exception
+	if errors.As(err, &ex) {
+		e := v.thrownError(name, ex.Value(), ex.Stack())
+		e.Err = err
+		return e
+	}
+	var se *Error
+	if errors.As(err, &se) {
+		return se
+	}
+	return &Error{Callback: name, Kind: KindInternal, Message: err.Error(), Err: err}
+}
+
+func (v *vm) timeoutError(ctx context.Context, name string) *Error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &Error{Callback: name, Kind: KindTimeout, Message: fmt.Sprintf("%s did not finish within %s", name, v.gen.timeout(name)), Err: ctx.Err()}
+	}
+	return &Error{Callback: name, Kind: KindTimeout, Message: name + " was canceled", Err: ctx.Err()}
+}
+
+// stackFrameRE matches one frame of a goja stack string: "at fn (file:line:col(pc))".
+var stackFrameRE = regexp.MustCompile(`at (?:.*? \()?([^\s()]+):(\d+):(\d+)\(\d+\)`)
+
+// thrownError describes a thrown value (or a rejection reason). frames, when known, are the
+// stack at the throw; an Error object's own stack (where it was created) is preferred.
+func (v *vm) thrownError(name string, val goja.Value, frames []goja.StackFrame) *Error {
+	e := &Error{Callback: name, Kind: KindThrown}
+	if o, ok := val.(*goja.Object); ok && v.rt.InstanceOf(o, v.errorCtr) {
+		e.Name = stringProp(o, "name")
+		e.Message = stringProp(o, "message")
+		e.Stack = stringProp(o, "stack")
+		mark := o.GetSymbol(v.hostMark)
+		e.Public = mark == nil || !mark.ToBoolean()
+		for _, c := range v.runtimeErr {
+			if v.rt.InstanceOf(o, c) {
+				e.Public = false
+				break
+			}
+		}
+		for _, m := range stackFrameRE.FindAllStringSubmatch(e.Stack, -1) {
+			if v.gen.isUserFile(m[1]) {
+				e.File = m[1]
+				e.Line, _ = strconv.Atoi(m[2])
+				e.Column, _ = strconv.Atoi(m[3])
+				e.Column++ // goja reports source-mapped columns 0-based
+				break
+			}
+		}
+	} else if s, ok := val.Export().(string); ok && !isObject(val) {
+		e.Message = s
+		e.Public = true
+	} else {
+		e.Message = "threw a non-error value: " + v.describe(val)
+	}
+	if e.File == "" {
+		var sb bytes.Buffer
+		for _, f := range frames {
+			p := f.Position()
+			if e.File == "" && v.gen.isUserFile(p.Filename) {
+				e.File, e.Line, e.Column = p.Filename, p.Line, p.Column+1 // mapped columns are 0-based
+			}
+			if e.Stack == "" {
+				sb.WriteString("\tat ")
+				f.Write(&sb)
+				sb.WriteByte('\n')
+			}
+		}
+		if e.Stack == "" {
+			e.Stack = sb.String()
+		}
+	}
+	if e.File != "" {
+		e.SourceLine = v.gen.bundle.sourceLine(e.File, e.Line)
+	}
+	return e
+}
+
+func invalidResult(name, want, got string) *Error {
+	return &Error{Callback: name, Kind: KindInvalidResult, Message: fmt.Sprintf("%s must return %s, got %s", name, want, got)}
+}
+
+func (v *vm) exportObject(name string, val goja.Value, want string) (any, error) {
+	if !isObject(val) || v.typeOf(val) != "object" {
+		return nil, invalidResult(name, want, v.typeOf(val))
+	}
+	out, err := v.exportJSON(val)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := out.(map[string]any); !ok {
+		return nil, invalidResult(name, want, "a value whose JSON form is not an object")
+	}
+	return out, nil
+}
+
+// exportJSON returns a value with JSON semantics, as NextAuth serialises tokens and session
+// bodies: the runtime's own JSON.stringify (undefined and functions vanish, toJSON and Dates
+// apply), then encoding/json. Primitives skip the round trip.
+func (v *vm) exportJSON(val goja.Value) (any, error) {
+	if isNullish(val) {
+		return nil, nil
+	}
+	if !isObject(val) {
+		switch x := val.Export().(type) {
+		case string, bool:
+			return x, nil
+		case int64:
+			return float64(x), nil
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return nil, nil
+			}
+			return x, nil
+		}
+	}
+	s, err := v.stringify(v.jsonObj, val)
+	if err != nil {
+		return nil, err
+	}
+	if isNullish(s) {
+		return nil, nil
+	}
+	var out any
+	if err := json.Unmarshal([]byte(s.String()), &out); err != nil {
+		return nil, fmt.Errorf("decode result: %w", err)
+	}
+	return out, nil
+}
+
+func isNullish(v goja.Value) bool { return v == nil || goja.IsUndefined(v) || goja.IsNull(v) }
+
+func isObject(v goja.Value) bool { _, ok := v.(*goja.Object); return ok }
+
+// typeOf names a value's type for error messages.
+func (v *vm) typeOf(val goja.Value) string {
+	switch {
+	case val == nil || goja.IsUndefined(val):
+		return "undefined"
+	case goja.IsNull(val):
+		return "null"
+	}
+	if o, ok := val.(*goja.Object); ok {
+		switch o.ClassName() {
+		case "Array":
+			return "array"
+		case "Function":
+			return "function"
+		case "Promise":
+			return "promise"
+		}
+		if _, ok := goja.AssertFunction(o); ok {
+			return "function"
+		}
+		return "object"
+	}
+	switch val.ExportType().Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int64, reflect.Float64:
+		return "number"
+	}
+	return strings.ToLower(val.ExportType().String())
+}
+
+func stringProp(o *goja.Object, key string) string {
+	p := o.Get(key)
+	if isNullish(p) {
+		return ""
+	}
+	return p.String()
+}
+
+// toJS builds a fresh plain JS value from a JSON-shaped Go value. Nothing it returns refers
+// back to Go memory, so the script may mutate it freely. Map keys are set in sorted order so
+// that Object.keys is stable from call to call.
+func (v *vm) toJS(x any) goja.Value {
+	switch t := x.(type) {
+	case nil:
+		return goja.Null()
+	case undefinedValue:
+		return goja.Undefined()
+	case string:
+		return v.rt.ToValue(t)
+	case bool, float64, float32, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return v.rt.ToValue(t)
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			return v.rt.ToValue(i)
+		}
+		f, _ := t.Float64()
+		return v.rt.ToValue(f)
+	case time.Time:
+		return v.rt.ToValue(t.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+	case map[string]any:
+		o := v.rt.NewObject()
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			_ = o.Set(k, v.toJS(t[k]))
+		}
+		return o
+	case map[string]string:
+		m := make(map[string]any, len(t))
+		for k, s := range t {
+			m[k] = s
+		}
+		return v.toJS(m)
+	case []any:
+		items := make([]any, len(t))
+		for i, e := range t {
+			items[i] = v.toJS(e)
+		}
+		return v.rt.NewArray(items...)
+	case []string:
+		items := make([]any, len(t))
+		for i, e := range t {
+			items[i] = e
+		}
+		return v.rt.NewArray(items...)
+	case map[string][]string:
+		m := make(map[string]any, len(t))
+		for k, s := range t {
+			m[k] = strings.Join(s, ", ")
+		}
+		return v.toJS(m)
+	}
+	// Anything else goes through its JSON form, which cannot keep a reference either.
+	b, err := json.Marshal(x)
+	if err != nil {
+		return goja.Undefined()
+	}
+	var generic any
+	if err := json.Unmarshal(b, &generic); err != nil {
+		return goja.Undefined()
+	}
+	return v.toJS(generic)
+}

@@ -1,0 +1,370 @@
+package script
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/dop251/goja"
+)
+
+// Known names. Unknown top-level keys, callbacks, events and pages are logged and ignored,
+// as NextAuth ignores them; a known key with a value of the wrong type is a load error.
+var (
+	knownTopLevel = map[string]bool{
+		"providers": true, "callbacks": true, "events": true, "pages": true,
+		"session": true, "jwt": true, "theme": true, "useSecureCookies": true,
+	}
+	knownCallbacks = map[string]bool{"signIn": true, "redirect": true, "session": true, "jwt": true, "authorized": true}
+	knownEvents    = map[string]bool{
+		"signIn": true, "signOut": true, "createUser": true, "updateUser": true,
+		"linkAccount": true, "session": true,
+	}
+)
+
+const (
+	defaultSessionMaxAge = 30 * 24 * time.Hour
+	defaultUpdateAge     = 24 * time.Hour
+	defaultJWTMaxAge     = 30 * 24 * time.Hour
+)
+
+// configError is a validation failure, pointed at the entry's default export.
+func (g *Generation) configError(format string, args ...any) *Error {
+	e := &Error{Kind: KindInvalidResult, Name: "ConfigError", Message: fmt.Sprintf(format, args...), File: g.bundle.entry}
+	e.Line, e.Column = g.bundle.findDefaultExport()
+	e.SourceLine = g.bundle.sourceLine(e.File, e.Line)
+	return e
+}
+
+// configObject finds the auth config among the entry's exports: the default export, or a
+// named `authOptions` export as in a Next.js app.
+func (g *Generation) configObject(v *vm) (*goja.Object, error) {
+	exp, ok := v.exports.(*goja.Object)
+	if !ok {
+		return nil, g.configError("the entry %s has no exports", g.bundle.entry)
+	}
+	val := exp.Get("default")
+	if isNullish(val) {
+		val = exp.Get("authOptions")
+	}
+	if isNullish(val) {
+		return nil, g.configError("%s must `export default` the auth config (an object with providers, callbacks, ...)", g.bundle.entry)
+	}
+	o, ok := val.(*goja.Object)
+	if !ok || v.typeOf(val) != "object" {
+		return nil, g.configError("the default export must be an object, got %s", v.typeOf(val))
+	}
+	return o, nil
+}
+
+// readConfig validates the default export of the load runtime and fills g.config.
+func (g *Generation) readConfig(v *vm) error {
+	cfg, err := g.configObject(v)
+	if err != nil {
+		return err
+	}
+	for _, k := range cfg.Keys() {
+		if !knownTopLevel[k] {
+			g.logger.Warn("unknown auth config key ignored", "key", k, "file", g.bundle.entry, "generation", g.shortHash())
+		}
+	}
+	c := Config{
+		Session: SessionOptions{Strategy: "jwt", MaxAge: defaultSessionMaxAge, UpdateAge: defaultUpdateAge},
+		JWT:     JWTOptions{MaxAge: defaultJWTMaxAge},
+		Theme:   Theme{ColorScheme: "auto"},
+	}
+
+	// providers
+	pv := cfg.Get("providers")
+	if v.typeOf(pv) != "array" {
+		return g.configError("providers must be an array of providers, got %s", v.typeOf(pv))
+	}
+	list := pv.(*goja.Object)
+	n := int(list.Get("length").ToInteger())
+	if n == 0 {
+		return g.configError("providers must not be empty")
+	}
+	seen := map[string]int{}
+	for i := range n {
+		p, err := g.readProvider(v, list.Get(fmt.Sprint(i)), i)
+		if err != nil {
+			return err
+		}
+		if j, dup := seen[p.ID]; dup {
+			return g.configError("providers[%d].id %q is already used by providers[%d]", i, p.ID, j)
+		}
+		seen[p.ID] = i
+		c.Providers = append(c.Providers, p)
+	}
+
+	// callbacks and events: functions only
+	for _, sec := range []struct {
+		name  string
+		known map[string]bool
+	}{{"callbacks", knownCallbacks}, {"events", knownEvents}} {
+		o, err := g.optionalObject(v, cfg, sec.name)
+		if err != nil || o == nil {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		for _, k := range o.Keys() {
+			if _, ok := goja.AssertFunction(o.Get(k)); !ok {
+				return g.configError("%s.%s must be a function, got %s", sec.name, k, v.typeOf(o.Get(k)))
+			}
+			if !sec.known[k] {
+				g.logger.Warn("unknown "+sec.name+" entry ignored", "name", sec.name+"."+k, "file", g.bundle.entry, "generation", g.shortHash())
+			}
+		}
+	}
+
+	// pages
+	if o, err := g.optionalObject(v, cfg, "pages"); err != nil {
+		return err
+	} else if o != nil {
+		targets := map[string]*string{
+			"signIn": &c.Pages.SignIn, "signOut": &c.Pages.SignOut, "error": &c.Pages.Error,
+			"verifyRequest": &c.Pages.VerifyRequest, "newUser": &c.Pages.NewUser,
+		}
+		for _, k := range o.Keys() {
+			s, err := g.optionalString(v, o, "pages."+k, k)
+			if err != nil {
+				return err
+			}
+			if s == "" {
+				continue
+			}
+			if !validPage(s) {
+				return g.configError("pages.%s must be a path starting with / or an absolute http(s) URL, got %q", k, s)
+			}
+			if t, ok := targets[k]; ok {
+				*t = s
+			} else {
+				g.logger.Warn("unknown page ignored", "name", "pages."+k, "generation", g.shortHash())
+			}
+		}
+	}
+
+	// session
+	if o, err := g.optionalObject(v, cfg, "session"); err != nil {
+		return err
+	} else if o != nil {
+		s, err := g.optionalString(v, o, "session.strategy", "strategy")
+		if err != nil {
+			return err
+		}
+		switch s {
+		case "":
+		case "jwt", "database":
+			c.Session.Strategy = s
+		default:
+			return g.configError(`session.strategy must be "jwt" or "database", got %q`, s)
+		}
+		if err := g.optionalSeconds(v, o, "session.maxAge", "maxAge", &c.Session.MaxAge); err != nil {
+			return err
+		}
+		if err := g.optionalSeconds(v, o, "session.updateAge", "updateAge", &c.Session.UpdateAge); err != nil {
+			return err
+		}
+	}
+
+	// jwt
+	if o, err := g.optionalObject(v, cfg, "jwt"); err != nil {
+		return err
+	} else if o != nil {
+		if err := g.optionalSeconds(v, o, "jwt.maxAge", "maxAge", &c.JWT.MaxAge); err != nil {
+			return err
+		}
+		for _, k := range o.Keys() {
+			if k != "maxAge" {
+				g.logger.Warn("jwt option ignored: tokens are encoded by the gateway", "name", "jwt."+k, "generation", g.shortHash())
+			}
+		}
+	}
+
+	// theme
+	if o, err := g.optionalObject(v, cfg, "theme"); err != nil {
+		return err
+	} else if o != nil {
+		for k, t := range map[string]*string{
+			"colorScheme": &c.Theme.ColorScheme, "brandColor": &c.Theme.BrandColor,
+			"logo": &c.Theme.Logo, "buttonText": &c.Theme.ButtonText,
+		} {
+			s, err := g.optionalString(v, o, "theme."+k, k)
+			if err != nil {
+				return err
+			}
+			if s != "" {
+				*t = s
+			}
+		}
+		switch c.Theme.ColorScheme {
+		case "auto", "light", "dark":
+		default:
+			return g.configError(`theme.colorScheme must be "auto", "light" or "dark", got %q`, c.Theme.ColorScheme)
+		}
+	}
+
+	// useSecureCookies
+	if u := cfg.Get("useSecureCookies"); !isNullish(u) {
+		b, ok := u.Export().(bool)
+		if !ok {
+			return g.configError("useSecureCookies must be a boolean, got %s", v.typeOf(u))
+		}
+		c.UseSecureCookies = &b
+	}
+	g.config = c
+	return nil
+}
+
+// readProvider validates providers[i].
+func (g *Generation) readProvider(v *vm, val goja.Value, i int) (Provider, error) {
+	o, ok := val.(*goja.Object)
+	if !ok || v.typeOf(val) != "object" {
+		return Provider{}, g.configError("providers[%d] must be a provider object (such as Credentials({...})), got %s", i, v.typeOf(val))
+	}
+	where := fmt.Sprintf("providers[%d]", i)
+	typ, err := g.optionalString(v, o, where+".type", "type")
+	if err != nil {
+		return Provider{}, err
+	}
+	if typ != "credentials" {
+		return Provider{}, g.configError(`%s.type must be "credentials" (the only provider type supported), got %q`, where, typ)
+	}
+	p := Provider{Type: typ, ID: "credentials", Name: "Credentials"}
+	if s, err := g.optionalString(v, o, where+".id", "id"); err != nil {
+		return Provider{}, err
+	} else if s != "" {
+		p.ID = s
+	}
+	if s, err := g.optionalString(v, o, where+".name", "name"); err != nil {
+		return Provider{}, err
+	} else if s != "" {
+		p.Name = s
+	}
+	if _, ok := goja.AssertFunction(o.Get("authorize")); !ok {
+		return Provider{}, g.configError("%s.authorize must be a function, got %s", where, v.typeOf(o.Get("authorize")))
+	}
+	creds, err := g.optionalObject(v, o, "credentials")
+	if err != nil {
+		return Provider{}, g.configError("%s.credentials must be an object of fields, got %s", where, v.typeOf(o.Get("credentials")))
+	}
+	if creds != nil {
+		for _, k := range creds.Keys() {
+			fv := creds.Get(k)
+			fo, ok := fv.(*goja.Object)
+			fw := where + ".credentials." + k
+			if !ok || v.typeOf(fv) != "object" {
+				return Provider{}, g.configError("%s must be an object like {label, type, placeholder}, got %s", fw, v.typeOf(fv))
+			}
+			f := CredentialField{Name: k}
+			for attr, t := range map[string]*string{"label": &f.Label, "type": &f.Type, "placeholder": &f.Placeholder} {
+				s, err := g.optionalString(v, fo, fw+"."+attr, attr)
+				if err != nil {
+					return Provider{}, err
+				}
+				*t = s
+			}
+			p.Credentials = append(p.Credentials, f)
+		}
+	}
+	return p, nil
+}
+
+// optionalObject returns o[key] as an object, nil when it is absent.
+func (g *Generation) optionalObject(v *vm, o *goja.Object, key string) (*goja.Object, error) {
+	val := o.Get(key)
+	if isNullish(val) {
+		return nil, nil
+	}
+	obj, ok := val.(*goja.Object)
+	if !ok || v.typeOf(val) != "object" {
+		return nil, g.configError("%s must be an object, got %s", key, v.typeOf(val))
+	}
+	return obj, nil
+}
+
+// optionalString returns o[key] as a string, "" when it is absent.
+func (g *Generation) optionalString(v *vm, o *goja.Object, where, key string) (string, error) {
+	val := o.Get(key)
+	if isNullish(val) {
+		return "", nil
+	}
+	s, ok := val.Export().(string)
+	if !ok || isObject(val) {
+		return "", g.configError("%s must be a string, got %s", where, v.typeOf(val))
+	}
+	return s, nil
+}
+
+// optionalSeconds reads a positive number of seconds into d, leaving d alone when absent.
+func (g *Generation) optionalSeconds(v *vm, o *goja.Object, where, key string, d *time.Duration) error {
+	val := o.Get(key)
+	if isNullish(val) {
+		return nil
+	}
+	if v.typeOf(val) != "number" {
+		return g.configError("%s must be a number of seconds, got %s", where, v.typeOf(val))
+	}
+	f := val.ToFloat()
+	if math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 || f > math.MaxInt64/float64(time.Second) {
+		return g.configError("%s must be a positive number of seconds, got %v", where, val)
+	}
+	*d = time.Duration(f * float64(time.Second))
+	return nil
+}
+
+func validPage(s string) bool {
+	if strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") {
+		return true
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// bind collects the runtime's callables. The first runtime's set becomes Has.
+func (v *vm) bind() error {
+	g := v.gen
+	cfg, err := g.configObject(v)
+	if err != nil {
+		return err
+	}
+	v.fns = map[string]boundFn{}
+	if list, ok := cfg.Get("providers").(*goja.Object); ok {
+		n := int(list.Get("length").ToInteger())
+		for i := range n {
+			po, ok := list.Get(fmt.Sprint(i)).(*goja.Object)
+			if !ok {
+				continue
+			}
+			id := "credentials"
+			if s, ok := po.Get("id").Export().(string); ok && s != "" {
+				id = s
+			}
+			if fn, ok := goja.AssertFunction(po.Get("authorize")); ok {
+				v.fns["authorize:"+id] = boundFn{fn: fn, this: po}
+			}
+		}
+	}
+	for _, sec := range []string{"callbacks", "events"} {
+		o, ok := cfg.Get(sec).(*goja.Object)
+		if !ok {
+			continue
+		}
+		for _, k := range o.Keys() {
+			if fn, ok := goja.AssertFunction(o.Get(k)); ok {
+				v.fns[sec+"."+k] = boundFn{fn: fn, this: o}
+			}
+		}
+	}
+	if g.has == nil {
+		g.has = make(map[string]bool, len(v.fns))
+		for k := range v.fns {
+			g.has[k] = true
+		}
+	}
+	return nil
+}

@@ -1,0 +1,338 @@
+package script
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+
+	"github.com/dop251/goja"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/callgate/callgate/store"
+)
+
+// bcryptMaxPassword is how much of a password bcrypt uses; bcryptjs silently truncates to it,
+// and so do we, so hashes made by bcryptjs for longer passwords still verify.
+const bcryptMaxPassword = 72
+
+// bcryptDefaultRounds is bcryptjs's default cost.
+const bcryptDefaultRounds = 10
+
+// bcryptEncoding is bcrypt's own base64 alphabet, used to spell the salt of genSalt.
+var bcryptEncoding = base64.NewEncoding("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789").WithPadding(base64.NoPadding)
+
+// goWork runs fn off the runtime goroutine and returns a JS promise of its result. The
+// result is converted on the runtime goroutine, through the call's event loop.
+func (v *vm) goWork(fn func(ctx context.Context) (any, error), toJS func(any) goja.Value) goja.Value {
+	c := v.call
+	if c == nil {
+		v.throw("Error", "asynchronous host functions can only run inside a callback")
+	}
+	p, resolve, reject := v.rt.NewPromise()
+	settle := c.loop.start()
+	ctx := c.ctx
+	go func() {
+		res, err := fn(ctx)
+		settle(func() {
+			if err != nil {
+				_ = reject(v.newError("Error", err.Error()))
+				return
+			}
+			_ = resolve(toJS(res))
+		})
+	}()
+	return v.rt.ToValue(p)
+}
+
+// await runs fn off the runtime goroutine and waits for it, giving up when the call's
+// context ends (the synchronous host functions must not outlive the deadline either).
+func (v *vm) await(fn func(ctx context.Context) (any, error)) (any, error) {
+	ctx := context.Background()
+	if v.call != nil {
+		ctx = v.call.ctx
+	}
+	type result struct {
+		v   any
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := fn(ctx)
+		done <- result{r, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// withCallback implements bcryptjs's optional node-style callback: with a function as the
+// last argument the operation calls it with (err, result) and returns undefined; without,
+// it returns a promise.
+func (v *vm) withCallback(cb goja.Value, promise goja.Value) goja.Value {
+	fn, ok := goja.AssertFunction(cb)
+	if !ok {
+		return promise
+	}
+	p := promise.(*goja.Object)
+	then, _ := goja.AssertFunction(p.Get("then"))
+	onOK := v.rt.ToValue(func(fc goja.FunctionCall) goja.Value {
+		_, err := fn(goja.Undefined(), goja.Null(), fc.Argument(0))
+		if err != nil {
+			panic(err)
+		}
+		return goja.Undefined()
+	})
+	onErr := v.rt.ToValue(func(fc goja.FunctionCall) goja.Value {
+		_, err := fn(goja.Undefined(), fc.Argument(0))
+		if err != nil {
+			panic(err)
+		}
+		return goja.Undefined()
+	})
+	if _, err := then(p, onOK, onErr); err != nil {
+		panic(err)
+	}
+	return goja.Undefined()
+}
+
+// bcryptModule is the Go-backed `bcryptjs`.
+func (v *vm) bcryptModule() *goja.Object {
+	rt := v.rt
+	m := rt.NewObject()
+	str := func(fc goja.FunctionCall, fn string, n int) []string {
+		out := make([]string, n)
+		for i := range n {
+			a := fc.Argument(i)
+			s, ok := a.Export().(string)
+			if !ok || isObject(a) {
+				v.throw("Error", fmt.Sprintf("Illegal arguments to %s: argument %d must be a string, got %s", fn, i+1, v.typeOf(a)))
+			}
+			out[i] = s
+		}
+		return out
+	}
+	compare := func(password, hash string) bool {
+		return bcrypt.CompareHashAndPassword([]byte(hash), truncatePassword(password)) == nil
+	}
+	set := func(name string, fn func(goja.FunctionCall) goja.Value) {
+		_ = m.Set(name, fn)
+	}
+	set("compareSync", func(fc goja.FunctionCall) goja.Value {
+		a := str(fc, "compareSync", 2)
+		ok, err := v.await(func(context.Context) (any, error) { return compare(a[0], a[1]), nil })
+		if err != nil {
+			panic(err)
+		}
+		return rt.ToValue(ok)
+	})
+	set("compare", func(fc goja.FunctionCall) goja.Value {
+		a := str(fc, "compare", 2)
+		p := v.goWork(func(context.Context) (any, error) { return compare(a[0], a[1]), nil }, func(r any) goja.Value { return rt.ToValue(r) })
+		return v.withCallback(fc.Argument(2), p)
+	})
+	costOf := func(fn string, salt goja.Value) int {
+		if isNullish(salt) {
+			return bcryptDefaultRounds
+		}
+		if s, ok := salt.Export().(string); ok && !isObject(salt) {
+			cost, err := bcrypt.Cost([]byte(s + "......................................."))
+			if err != nil {
+				v.throw("Error", fmt.Sprintf("%s: invalid salt %q", fn, s))
+			}
+			return cost
+		}
+		if n, ok := salt.Export().(int64); ok {
+			return clampRounds(int(n))
+		}
+		if f, ok := salt.Export().(float64); ok {
+			return clampRounds(int(f))
+		}
+		v.throw("Error", fmt.Sprintf("Illegal arguments to %s: salt must be a string or a number of rounds, got %s", fn, v.typeOf(salt)))
+		return 0
+	}
+	hash := func(password string, cost int) (any, error) {
+		h, err := bcrypt.GenerateFromPassword(truncatePassword(password), cost)
+		if err != nil {
+			return nil, fmt.Errorf("bcrypt hash: %w", err)
+		}
+		return string(h), nil
+	}
+	set("hashSync", func(fc goja.FunctionCall) goja.Value {
+		a := str(fc, "hashSync", 1)
+		cost := costOf("hashSync", fc.Argument(1))
+		h, err := v.await(func(context.Context) (any, error) { return hash(a[0], cost) })
+		if err != nil {
+			panic(err)
+		}
+		return rt.ToValue(h)
+	})
+	set("hash", func(fc goja.FunctionCall) goja.Value {
+		a := str(fc, "hash", 1)
+		salt, cb := fc.Argument(1), fc.Argument(2)
+		if _, ok := goja.AssertFunction(salt); ok {
+			salt, cb = goja.Undefined(), salt
+		}
+		cost := costOf("hash", salt)
+		p := v.goWork(func(context.Context) (any, error) { return hash(a[0], cost) }, func(r any) goja.Value { return rt.ToValue(r) })
+		return v.withCallback(cb, p)
+	})
+	genSalt := func(rounds goja.Value) string {
+		cost := bcryptDefaultRounds
+		if !isNullish(rounds) {
+			cost = clampRounds(int(rounds.ToInteger()))
+		}
+		raw := make([]byte, 16)
+		_, _ = rand.Read(raw)
+		return fmt.Sprintf("$2a$%02d$%s", cost, bcryptEncoding.EncodeToString(raw))
+	}
+	set("genSaltSync", func(fc goja.FunctionCall) goja.Value {
+		return rt.ToValue(genSalt(fc.Argument(0)))
+	})
+	set("genSalt", func(fc goja.FunctionCall) goja.Value {
+		rounds, cb := fc.Argument(0), goja.Value(goja.Undefined())
+		for i := len(fc.Arguments) - 1; i >= 0; i-- {
+			if _, ok := goja.AssertFunction(fc.Arguments[i]); ok {
+				cb = fc.Arguments[i]
+				if i == 0 {
+					rounds = goja.Undefined()
+				}
+				break
+			}
+		}
+		p, resolve, _ := rt.NewPromise()
+		_ = resolve(genSalt(rounds))
+		return v.withCallback(cb, rt.ToValue(p))
+	})
+	set("getRounds", func(fc goja.FunctionCall) goja.Value {
+		a := str(fc, "getRounds", 1)
+		cost, err := bcrypt.Cost([]byte(a[0]))
+		if err != nil {
+			v.throw("Error", "getRounds: not a bcrypt hash")
+		}
+		return rt.ToValue(cost)
+	})
+	set("getSalt", func(fc goja.FunctionCall) goja.Value {
+		a := str(fc, "getSalt", 1)
+		if len(a[0]) != 60 {
+			v.throw("Error", "getSalt: not a bcrypt hash")
+		}
+		return rt.ToValue(a[0][:29])
+	})
+	freeze(rt, m)
+	return m
+}
+
+func clampRounds(n int) int {
+	return min(max(n, bcrypt.MinCost), bcrypt.MaxCost)
+}
+
+func truncatePassword(p string) []byte {
+	b := []byte(p)
+	if len(b) > bcryptMaxPassword {
+		b = b[:bcryptMaxPassword]
+	}
+	return b
+}
+
+// storeModule is the Go-backed `callgate/store`.
+func (v *vm) storeModule() *goja.Object {
+	rt := v.rt
+	users := rt.NewObject()
+	_ = users.Set("findOne", func(fc goja.FunctionCall) goja.Value {
+		q := v.userQuery(fc.Argument(0))
+		st := v.gen.users
+		if st == nil {
+			v.throw("Error", "users.findOne: no user store is configured")
+		}
+		return v.goWork(func(ctx context.Context) (any, error) {
+			u, err := st.FindUser(ctx, q)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, nil
+			}
+			if err != nil {
+				return nil, fmt.Errorf("users.findOne: %w", err)
+			}
+			return u, nil
+		}, func(r any) goja.Value {
+			if r == nil {
+				return goja.Null()
+			}
+			return v.userDocument(r.(store.User))
+		})
+	})
+	freeze(rt, users)
+	m := rt.NewObject()
+	_ = m.Set("users", users)
+	freeze(rt, m)
+	return m
+}
+
+// userQuery reads findOne's query: one or more of username, email, _id and id (strings).
+func (v *vm) userQuery(arg goja.Value) store.UserQuery {
+	o, ok := arg.(*goja.Object)
+	if !ok || v.typeOf(arg) != "object" {
+		v.throw("TypeError", "users.findOne: the query must be an object such as {username}, got "+v.typeOf(arg))
+	}
+	var q store.UserQuery
+	n := 0
+	for _, k := range o.Keys() {
+		val := o.Get(k)
+		if goja.IsUndefined(val) {
+			continue // {username: credentials?.username} with nothing typed
+		}
+		s, isStr := val.Export().(string)
+		if !isStr || isObject(val) {
+			v.throw("TypeError", fmt.Sprintf("users.findOne: %s must be a string, got %s", k, v.typeOf(val)))
+		}
+		switch k {
+		case "username":
+			q.Username = s
+		case "email":
+			q.Email = s
+		case "_id", "id":
+			if q.ID != "" && q.ID != s {
+				v.throw("TypeError", "users.findOne: _id and id differ")
+			}
+			q.ID = s
+		default:
+			v.throw("TypeError", fmt.Sprintf("users.findOne: unknown query field %q (use username, email, _id or id)", k))
+		}
+		n++
+	}
+	if n == 0 {
+		v.throw("TypeError", "users.findOne: the query needs at least one of username, email, _id or id")
+	}
+	return q
+}
+
+// userDocument builds the MongoDB-style shape scripts see, fresh for every lookup:
+// {_id, username, name, email, role, password, ...extra}.
+func (v *vm) userDocument(u store.User) goja.Value {
+	doc := v.rt.NewObject()
+	for _, kv := range [...]struct{ k, v string }{
+		{"_id", u.ID}, {"username", u.Username}, {"name", u.Name},
+		{"email", u.Email}, {"role", u.Role}, {"password", u.PasswordHash},
+	} {
+		_ = doc.Set(kv.k, kv.v)
+	}
+	extra := v.toJS(u.Extra)
+	if eo, ok := extra.(*goja.Object); ok {
+		for _, k := range eo.Keys() {
+			if doc.Get(k) == nil {
+				_ = doc.Set(k, eo.Get(k))
+			}
+		}
+	}
+	return doc
+}
+
+func freeze(rt *goja.Runtime, o *goja.Object) {
+	if f, ok := goja.AssertFunction(rt.Get("Object").ToObject(rt).Get("freeze")); ok {
+		_, _ = f(goja.Undefined(), o)
+	}
+}

@@ -1,0 +1,277 @@
+package script
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dop251/goja"
+	"github.com/google/uuid"
+)
+
+// consoleCap bounds the console output of one call; the rest is replaced by one line. Each
+// line is charged its message plus consoleLineCost, so many empty lines are bounded too.
+const (
+	consoleCap      = 8 << 10
+	consoleLineCost = 64
+)
+
+// vm is one goja runtime that has run the generation's program once. It is used by one call
+// at a time (the pool hands it out) and never shared between goroutines concurrently.
+type vm struct {
+	gen *Generation
+	rt  *goja.Runtime
+
+	// fns are the script's callables by name: "callbacks.jwt", "events.signIn",
+	// "authorize:<provider id>". this is what they are called on (their owner object).
+	fns map[string]boundFn
+
+	// Captured before user code ran, so a script overwriting globals cannot change them.
+	stringify  goja.Callable
+	jsonObj    goja.Value
+	promiseCtr *goja.Object
+	errorCtr   *goja.Object
+	runtimeErr []*goja.Object // TypeError, ReferenceError, ... : never public
+	runJob     goja.Callable  // runs loop.job on the runtime goroutine, then the microtasks
+	hostMark   *goja.Symbol   // own property of errors the host raised (never public)
+
+	exports goja.Value // module.exports of the bundle (load runtime only needs it)
+
+	call *callState // the call in progress
+	// broken marks a runtime that must not be reused: a call on it failed, was interrupted
+	// or might still receive an interrupt.
+	broken bool
+}
+
+type boundFn struct {
+	fn   goja.Callable
+	this goja.Value
+}
+
+// callState is what Go bindings need to know about the call in progress.
+type callState struct {
+	ctx        context.Context
+	name       string
+	loop       *eventLoop
+	logged     int
+	truncated  bool
+	unhandled  map[*goja.Promise]struct{}
+	jobPending func()
+}
+
+// newVM creates a runtime, installs the globals, runs the program and hands the runtime to
+// inspect (which reads the config and binds the callables). The program's top level and
+// inspect run under ctx and the load deadline like any callback.
+func (g *Generation) newVM(ctx context.Context, inspect func(*vm) error) (v *vm, err error) {
+	rt := goja.New()
+	rt.SetMaxCallStackSize(g.maxStack)
+	v = &vm{gen: g, rt: rt, hostMark: goja.NewSymbol("callgate.hostError")}
+	v.jsonObj = rt.Get("JSON")
+	v.stringify, _ = goja.AssertFunction(v.jsonObj.ToObject(rt).Get("stringify"))
+	v.promiseCtr = rt.Get("Promise").ToObject(rt)
+	v.errorCtr = rt.Get("Error").ToObject(rt)
+	for _, n := range []string{"TypeError", "ReferenceError", "RangeError", "SyntaxError", "EvalError", "URIError", "AggregateError"} {
+		if c := rt.Get(n); c != nil && !goja.IsUndefined(c) {
+			v.runtimeErr = append(v.runtimeErr, c.ToObject(rt))
+		}
+	}
+	v.runJob, _ = goja.AssertFunction(rt.ToValue(func(goja.FunctionCall) goja.Value {
+		if j := v.call.jobPending; j != nil {
+			v.call.jobPending = nil
+			j()
+		}
+		return goja.Undefined()
+	}))
+	rt.SetPromiseRejectionTracker(func(p *goja.Promise, op goja.PromiseRejectionOperation) {
+		if v.call == nil {
+			return
+		}
+		if op == goja.PromiseRejectionReject {
+			v.call.unhandled[p] = struct{}{}
+		} else {
+			delete(v.call.unhandled, p)
+		}
+	})
+	if err := v.installGlobals(); err != nil {
+		return nil, &Error{Callback: "load", Kind: KindInternal, Message: "install globals", Err: err}
+	}
+	bridge := rt.NewObject()
+	_ = bridge.Set("bcrypt", v.bcryptModule())
+	_ = bridge.Set("store", v.storeModule())
+	if err := rt.GlobalObject().DefineDataProperty(bridgeGlobal, bridge, goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE); err != nil {
+		return nil, &Error{Callback: "load", Kind: KindInternal, Message: "install built-in modules", Err: err}
+	}
+
+	err = v.run(ctx, "load", g.timeout("load"), func() (goja.Value, error) {
+		return rt.RunProgram(g.program)
+	}, func(exports goja.Value) error {
+		if err := rt.GlobalObject().Delete(bridgeGlobal); err != nil {
+			return &Error{Callback: "load", Kind: KindInternal, Message: "remove the built-in module bridge", Err: err}
+		}
+		v.exports = exports
+		return inspect(v)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// installGlobals gives scripts console, process.env, crypto.randomUUID, atob and btoa, and
+// nothing else of the host.
+func (v *vm) installGlobals() error {
+	rt := v.rt
+	console := rt.NewObject()
+	for name, level := range map[string]slog.Level{
+		"log": slog.LevelInfo, "info": slog.LevelInfo, "warn": slog.LevelWarn,
+		"error": slog.LevelError, "debug": slog.LevelDebug,
+	} {
+		if err := console.Set(name, v.consoleFunc(level)); err != nil {
+			return err
+		}
+	}
+	env := rt.NewObject()
+	for k, val := range v.gen.env {
+		if err := env.Set(k, val); err != nil {
+			return err
+		}
+	}
+	process := rt.NewObject()
+	if err := process.Set("env", env); err != nil {
+		return err
+	}
+	crypto := rt.NewObject()
+	if err := crypto.Set("randomUUID", func() string { return uuid.NewString() }); err != nil {
+		return err
+	}
+	freeze, _ := goja.AssertFunction(rt.Get("Object").ToObject(rt).Get("freeze"))
+	for _, o := range []*goja.Object{console, env, process, crypto} {
+		if _, err := freeze(goja.Undefined(), o); err != nil {
+			return err
+		}
+	}
+	g := rt.GlobalObject()
+	for name, val := range map[string]any{
+		"console": console, "process": process, "crypto": crypto,
+		"atob": v.atob, "btoa": v.btoa,
+	} {
+		if err := g.Set(name, val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// consoleFunc logs one console.* call to the generation's logger, within the call's budget.
+func (v *vm) consoleFunc(level slog.Level) func(goja.FunctionCall) goja.Value {
+	return func(fc goja.FunctionCall) goja.Value {
+		c := v.call
+		if c == nil || c.truncated {
+			return goja.Undefined()
+		}
+		parts := make([]string, len(fc.Arguments))
+		for i, a := range fc.Arguments {
+			parts[i] = v.describe(a)
+		}
+		msg := strings.Join(parts, " ")
+		ctx := c.ctx
+		cost := len(msg) + consoleLineCost
+		if c.logged+cost > consoleCap {
+			c.truncated = true
+			v.gen.logger.Log(ctx, slog.LevelWarn, "console output truncated", "callback", c.name, "generation", v.gen.shortHash(), "limit_bytes", consoleCap)
+			return goja.Undefined()
+		}
+		c.logged += cost
+		v.gen.logger.Log(ctx, level, msg, "callback", c.name, "generation", v.gen.shortHash(), "source", "console")
+		return goja.Undefined()
+	}
+}
+
+// describe renders a console argument: strings as they are, errors with their stack,
+// other values as JSON when they have a JSON form.
+func (v *vm) describe(val goja.Value) string {
+	if val == nil || goja.IsUndefined(val) {
+		return "undefined"
+	}
+	if s, ok := val.Export().(string); ok {
+		return s
+	}
+	if o, ok := val.(*goja.Object); ok {
+		if o.ClassName() == "Error" {
+			if st := o.Get("stack"); st != nil && !goja.IsUndefined(st) {
+				return st.String()
+			}
+			return o.String()
+		}
+		if o.ClassName() != "Function" {
+			if s, err := v.stringify(v.jsonObj, val); err == nil && !goja.IsUndefined(s) {
+				return s.String()
+			}
+		}
+	}
+	return val.String()
+}
+
+// btoa encodes a string whose characters are all below U+0100 as base64, like the web API.
+func (v *vm) btoa(fc goja.FunctionCall) goja.Value {
+	s := fc.Argument(0).String()
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r > 0xFF {
+			v.throw("InvalidCharacterError", "btoa: the string contains characters outside of the Latin1 range")
+		}
+		b = append(b, byte(r))
+	}
+	return v.rt.ToValue(base64.StdEncoding.EncodeToString(b))
+}
+
+// atob decodes base64 (ASCII whitespace ignored, padding optional) into a Latin1 string.
+func (v *vm) atob(fc goja.FunctionCall) goja.Value {
+	s := strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\t' || r == '\n' || r == '\f' || r == '\r' {
+			return -1
+		}
+		return r
+	}, fc.Argument(0).String())
+	if len(s)%4 == 0 {
+		s = strings.TrimRight(s, "=")
+	}
+	raw, err := base64.RawStdEncoding.DecodeString(s)
+	if err != nil {
+		v.throw("InvalidCharacterError", "atob: the string to be decoded is not correctly encoded")
+	}
+	out := make([]byte, 0, len(raw)*2)
+	for _, c := range raw {
+		out = utf8.AppendRune(out, rune(c))
+	}
+	return v.rt.ToValue(string(out))
+}
+
+// newError builds a JS error raised by the host (a TypeError when name says so, else an
+// Error with that name). It carries the hostError mark: its message is never public,
+// since it may describe the gateway's internals.
+func (v *vm) newError(name, msg string) *goja.Object {
+	var e *goja.Object
+	if name == "TypeError" {
+		e = v.rt.NewTypeError(msg)
+	} else {
+		var err error
+		if e, err = v.rt.New(v.errorCtr, v.rt.ToValue(msg)); err != nil {
+			e = v.rt.NewGoError(fmt.Errorf("%s: %s", name, msg))
+		}
+		if name != "Error" {
+			_ = e.Set("name", name)
+		}
+	}
+	_ = e.DefineDataPropertySymbol(v.hostMark, v.rt.ToValue(true), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
+	return e
+}
+
+// throw raises a JS Error from inside a Go function called by the script. goja turns a
+// panic with a JS value into a catchable throw at the call site.
+func (v *vm) throw(name, msg string) {
+	panic(v.newError(name, msg))
+}

@@ -1,0 +1,75 @@
+// Package store defines what callgate keeps between requests (users now; sessions,
+// accounts, revocations and rate limits later) as interfaces, independent of any backend.
+//
+// Nothing in this package knows about HTTP, cookies or scripts. Backends live in
+// sub-packages (store/bolt is the embedded default) and must return ErrNotFound for a
+// missing record and a wrapped, distinct error when the backend itself fails, so callers
+// can tell "no such user" from "the store is down".
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound reports that the record asked for does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrDuplicate reports that a unique field (username or e-mail) is already taken.
+// Backends wrap it with the field and value: errors.Is(err, ErrDuplicate) still holds.
+var ErrDuplicate = errors.New("already exists")
+
+// User is one account that can sign in with credentials.
+//
+// The JSON shape of a user as scripts see it (users.findOne) is a MongoDB-style document:
+// {_id, username, name, email, role, password, ...Extra}. Extra holds every other field of
+// an imported record, kept verbatim; its values are what encoding/json decodes into `any`
+// (string, float64, bool, nil, []any, map[string]any) and its keys may not be one of the
+// document's own field names (ValidateUser refuses them).
+type User struct {
+	ID           string // 24 lowercase hex characters, like a MongoDB ObjectId
+	Username     string // unique, compared exactly
+	Name         string
+	Email        string // unique, compared case-insensitively; may be empty
+	Role         string
+	PasswordHash string         // bcrypt ($2a$, $2b$ or $2y$); empty means no password sign-in
+	Extra        map[string]any // other stored fields, JSON-shaped values
+	CreatedAt    time.Time
+}
+
+// UserQuery selects one user by its fields. The zero fields are ignored; when several are
+// set, all must match. A query with no field set is an error, not "not found".
+type UserQuery struct {
+	ID       string
+	Username string
+	Email    string
+}
+
+// Users is the user directory.
+type Users interface {
+	// CreateUser stores a new user. An empty ID is filled with a fresh one (NewUserID) and a
+	// zero CreatedAt with the current time; the stored user is returned. A taken ID, username
+	// or e-mail gives an error wrapping ErrDuplicate; a user ValidateUser refuses, an error.
+	CreateUser(ctx context.Context, u User) (User, error)
+	// ImportUsers stores all users or none: a duplicate (against the store or within the
+	// batch) aborts the whole import with an error naming the record by its index in users
+	// and wrapping ErrDuplicate.
+	ImportUsers(ctx context.Context, users []User) error
+	// FindUser returns the user matching q, or ErrNotFound.
+	FindUser(ctx context.Context, q UserQuery) (User, error)
+	// ListUsers returns every user, ordered by username (byte-wise).
+	ListUsers(ctx context.Context) ([]User, error)
+	// DeleteUser removes the user with this ID, username or e-mail, or returns ErrNotFound.
+	DeleteUser(ctx context.Context, q UserQuery) error
+	// CountUsers returns how many users are stored.
+	CountUsers(ctx context.Context) (int, error)
+}
+
+// Store is everything a backend provides.
+type Store interface {
+	Users
+	// Ping reports whether the backend can be reached.
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# test.sh runs every callgate test, on a fresh machine or a developer's:
+#   1. installs the npm packages of the NextAuth interop tests (testdata/interop) from their lockfile,
+#      unless node_modules already matches that lockfile;
+#   2. makes a Redis server available (REDIS_URL, else one on 127.0.0.1:6379, else a private
+#      redis-server started here and stopped on exit);
+#   3. go vet ./... and go test -race -count=1 ./...
+# With CI=true a missing tool is an error; otherwise the tests that need it skip themselves.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+say() { printf '==> %s\n' "$*"; }
+warn() { printf '==> WARNING: %s\n' "$*" >&2; }
+die() { printf '==> ERROR: %s\n' "$*" >&2; exit 1; }
+in_ci() { [[ ${CI:-} == true ]]; }
+
+# --- 1. npm packages for testdata/interop -----------------------------------------------------
+install_interop_packages() {
+  local dir=testdata/interop
+  local stamp="$dir/node_modules/.callgate-lockfile-sha256"
+  if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    in_ci && die "node and npm are required for the NextAuth interop tests"
+    warn "node/npm not found: the NextAuth interop tests will be skipped"
+    return 0
+  fi
+  local want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [[ -f $stamp && $(<"$stamp") == "$want" && -f $dir/node_modules/next-auth/package.json ]]; then
+    say "npm packages in $dir match package-lock.json; not reinstalling"
+    return 0
+  fi
+  say "npm ci in $dir (node $(node --version), npm $(npm --version))"
+  (cd "$dir" && npm ci --no-audit --no-fund)
+  # Written only after a successful install, so an interrupted one is redone next time.
+  printf '%s' "$want" >"$stamp"
+}
+
+# --- 2. Redis ---------------------------------------------------------------------------------
+redis_pid=""
+redis_dir=""
+stop_redis() {
+  if [[ -n $redis_pid ]]; then
+    say "stopping redis-server (pid $redis_pid)"
+    kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+  fi
+  if [[ -n $redis_dir ]]; then rm -rf "$redis_dir"; fi
+}
+trap stop_redis EXIT
+
+# redis_answers HOST PORT: true when a Redis server there answers PING.
+redis_answers() {
+  (
+    exec 3<>"/dev/tcp/$1/$2" || exit 1
+    printf 'PING\r\n' >&3
+    IFS= read -r -t 2 reply <&3 || exit 1
+    [[ $reply == +PONG* ]]
+  ) 2>/dev/null
+}
+
+# port_in_use PORT: true when something accepts connections on 127.0.0.1:PORT.
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+provide_redis() {
+  if [[ -n ${REDIS_URL:-} ]]; then
+    say "using Redis at REDIS_URL=$REDIS_URL"
+    return 0
+  fi
+  if redis_answers 127.0.0.1 6379; then
+    export REDIS_URL=redis://127.0.0.1:6379/0
+    say "using the Redis server already answering on 127.0.0.1:6379 (REDIS_URL=$REDIS_URL)"
+    return 0
+  fi
+  if ! command -v redis-server >/dev/null 2>&1; then
+    in_ci && die "redis-server is required: REDIS_URL is unset and nothing answers on 127.0.0.1:6379"
+    warn "no Redis (REDIS_URL unset, nothing on 127.0.0.1:6379, no redis-server): Redis tests will skip"
+    return 0
+  fi
+  redis_dir=$(mktemp -d)
+  local attempt port
+  for attempt in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 20000))
+    port_in_use "$port" && continue
+    say "starting redis-server on 127.0.0.1:$port for this run"
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$redis_dir" --save '' --appendonly no \
+      --logfile "$redis_dir/redis.log" &
+    redis_pid=$!
+    for _ in $(seq 50); do
+      if redis_answers 127.0.0.1 "$port"; then
+        export REDIS_URL="redis://127.0.0.1:$port/0"
+        say "Redis ready: REDIS_URL=$REDIS_URL"
+        return 0
+      fi
+      kill -0 "$redis_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    warn "redis-server on port $port did not answer (attempt $attempt):"
+    cat "$redis_dir/redis.log" >&2 || true
+    kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+    redis_pid=""
+  done
+  die "could not start redis-server"
+}
+
+# --- 3. Go ------------------------------------------------------------------------------------
+install_interop_packages
+provide_redis
+
+say "go vet ./..."
+go vet ./...
+
+say "go test -race -count=1 ./..."
+go test -race -count=1 ./...
+
+say "all tests passed"

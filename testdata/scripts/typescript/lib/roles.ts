@@ -1,0 +1,5 @@
+export type Role = "admin" | "user";
+
+export function roleFor(name: string): Role {
+  return name === "alice" ? "admin" : "user";
+}
