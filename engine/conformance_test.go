@@ -337,3 +337,29 @@ func TestSecretRotation(t *testing.T) {
 		t.Errorf("old token after the old secret was removed: got %s, want {}", r.body)
 	}
 }
+
+// TestJSONSwitchIsAString: only the string "true" in the parsed body selects the JSON
+// answer; a JSON boolean true gives the 302 (quirk 4).
+func TestJSONSwitchIsAString(t *testing.T) {
+	gw := startGateway(t, gatewayConfig{fixture: "conformance"})
+	b := gw.browser(t)
+	tok := b.csrf()
+	r := b.do(http.MethodPost, "/api/auth/signout", `{"csrfToken":"`+tok+`","json":true}`, "application/json")
+	if r.status != 302 || r.header.Get("Location") != "http://localhost:3000" {
+		t.Errorf("json:true boolean: got %d %q, want 302 to the origin", r.status, r.header.Get("Location"))
+	}
+	r = b.do(http.MethodPost, "/api/auth/signout", `{"csrfToken":"`+tok+`","json":"true"}`, "application/json")
+	if r.status != 200 || r.body != `{"url":"http://localhost:3000"}` {
+		t.Errorf("json:\"true\" string: got %d %s, want 200 {url}", r.status, r.body)
+	}
+}
+
+// TestOversizedBody: a body over the limit is refused with 413 before anything runs.
+func TestOversizedBody(t *testing.T) {
+	gw := startGateway(t, gatewayConfig{fixture: "conformance"})
+	b := gw.browser(t)
+	r := b.do(http.MethodPost, "/api/auth/callback/credentials", "password="+strings.Repeat("a", 2<<20), "application/x-www-form-urlencoded")
+	if r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("got %d, want 413", r.status)
+	}
+}

@@ -38,15 +38,19 @@ type gatewayConfig struct {
 	secrets []string
 	users   store.Users
 	now     func() time.Time
+	timeout time.Duration // per-call script deadline; default 2s
 }
 
-func startGateway(t *testing.T, gc gatewayConfig) *gateway {
+func startGateway(t testing.TB, gc gatewayConfig) *gateway {
 	t.Helper()
 	if gc.url == "" {
 		gc.url = "http://localhost:3000"
 	}
 	if len(gc.secrets) == 0 {
 		gc.secrets = []string{testSecret}
+	}
+	if gc.timeout == 0 {
+		gc.timeout = 2 * time.Second
 	}
 	if gc.now == nil {
 		gc.now = time.Now
@@ -58,7 +62,7 @@ func startGateway(t *testing.T, gc gatewayConfig) *gateway {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	gen, err := script.Load(context.Background(), script.Options{Dir: dir, Logger: logger, Users: gc.users,
-		Timeouts: script.Timeouts{Default: 2 * time.Second}})
+		Timeouts: script.Timeouts{Default: gc.timeout}})
 	if err != nil {
 		t.Fatalf("load scripts %s: %v", dir, err)
 	}
@@ -85,14 +89,13 @@ func startGateway(t *testing.T, gc gatewayConfig) *gateway {
 // browser keeps cookies the way a browser does for one origin, as raw (still
 // percent-encoded) values, and records every Set-Cookie it receives.
 type browser struct {
-	t        *testing.T
-	gw       *gateway
-	names    []string
-	values   map[string]string
-	noFollow bool
+	t      testing.TB
+	gw     *gateway
+	names  []string
+	values map[string]string
 }
 
-func (g *gateway) browser(t *testing.T) *browser {
+func (g *gateway) browser(t testing.TB) *browser {
 	return &browser{t: t, gw: g, values: map[string]string{}}
 }
 

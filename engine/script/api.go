@@ -100,7 +100,10 @@ type Theme struct {
 	ButtonText  string
 }
 
-// ErrorKind classifies a failed script call.
+// ErrorKind classifies a failed script call or load. At load, a syntax error or a refused
+// import is KindThrown with Name "SyntaxError" or "ImportError", an invalid default export
+// is KindInvalidResult with Name "ConfigError", and a timeout in the top-level code is
+// KindTimeout.
 type ErrorKind int
 
 const (

@@ -60,6 +60,10 @@ var goSupported = map[string]bool{
 	"dynamic-import":       false,
 }
 
+// resolveMarker tags the plugin's own nested build.Resolve calls, which must reach
+// esbuild's resolver instead of the plugin again.
+type resolveMarker struct{}
+
 // bundle is the output of one build: the script, its source map, and where things came from.
 type bundle struct {
 	code    string
@@ -76,12 +80,11 @@ func buildBundle(dir, entry string) (*bundle, error) {
 	if err := insideDir(dir, entryAbs); err != nil {
 		return nil, &Error{Kind: KindThrown, Message: fmt.Sprintf("entry %s: %v", entry, err), File: entry}
 	}
-	resolving := struct{}{}
 	plugin := api.Plugin{
 		Name: "callgate",
 		Setup: func(build api.PluginBuild) {
 			build.OnResolve(api.OnResolveOptions{Filter: ".*"}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
-				if args.PluginData == resolving {
+				if _, nested := args.PluginData.(resolveMarker); nested {
 					return api.OnResolveResult{}, nil // our own nested Resolve: let esbuild do it
 				}
 				if args.Kind == api.ResolveEntryPoint {
@@ -98,7 +101,7 @@ func buildBundle(dir, entry string) (*bundle, error) {
 				}
 				res := build.Resolve(args.Path, api.ResolveOptions{
 					Importer: args.Importer, Namespace: args.Namespace, ResolveDir: args.ResolveDir,
-					Kind: args.Kind, PluginData: resolving,
+					Kind: args.Kind, PluginData: resolveMarker{},
 				})
 				if len(res.Errors) > 0 {
 					return api.OnResolveResult{}, fmt.Errorf("cannot resolve %q: %s", args.Path, res.Errors[0].Text)
@@ -136,8 +139,8 @@ func buildBundle(dir, entry string) (*bundle, error) {
 		TsconfigRaw: `{"compilerOptions":{}}`,
 		// The CommonJS bundle runs inside a function so that its top-level declarations do
 		// not become globals; the completion value of the program is module.exports.
-		Banner: map[string]string{"js": "(function () {\nvar module = { exports: {} }, exports = module.exports;"},
-		Footer: map[string]string{"js": "return module.exports;\n})()"},
+		Banner:  map[string]string{"js": "(function () {\nvar module = { exports: {} }, exports = module.exports;"},
+		Footer:  map[string]string{"js": "return module.exports;\n})()"},
 		Plugins: []api.Plugin{plugin},
 	})
 	if len(res.Errors) > 0 {

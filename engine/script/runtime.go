@@ -30,13 +30,15 @@ type vm struct {
 	fns map[string]boundFn
 
 	// Captured before user code ran, so a script overwriting globals cannot change them.
-	stringify  goja.Callable
-	jsonObj    goja.Value
-	promiseCtr *goja.Object
-	errorCtr   *goja.Object
-	runtimeErr []*goja.Object // TypeError, ReferenceError, ... : never public
-	runJob     goja.Callable  // runs loop.job on the runtime goroutine, then the microtasks
-	hostMark   *goja.Symbol   // own property of errors the host raised (never public)
+	stringify   goja.Callable
+	jsonObj     goja.Value
+	promiseCtr  *goja.Object
+	objectProto *goja.Object
+	arrayProto  *goja.Object
+	errorCtr    *goja.Object
+	runtimeErr  []*goja.Object // TypeError, ReferenceError, ... : never public
+	runJob      goja.Callable  // runs loop.job on the runtime goroutine, then the microtasks
+	hostMark    *goja.Symbol   // own property of errors the host raised (never public)
 
 	exports goja.Value // module.exports of the bundle (load runtime only needs it)
 
@@ -72,6 +74,8 @@ func (g *Generation) newVM(ctx context.Context, inspect func(*vm) error) (v *vm,
 	v.jsonObj = rt.Get("JSON")
 	v.stringify, _ = goja.AssertFunction(v.jsonObj.ToObject(rt).Get("stringify"))
 	v.promiseCtr = rt.Get("Promise").ToObject(rt)
+	v.objectProto = rt.Get("Object").ToObject(rt).Get("prototype").ToObject(rt)
+	v.arrayProto = rt.Get("Array").ToObject(rt).Get("prototype").ToObject(rt)
 	v.errorCtr = rt.Get("Error").ToObject(rt)
 	for _, n := range []string{"TypeError", "ReferenceError", "RangeError", "SyntaxError", "EvalError", "URIError", "AggregateError"} {
 		if c := rt.Get(n); c != nil && !goja.IsUndefined(c) {

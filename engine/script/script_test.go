@@ -3,6 +3,7 @@ package script
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -594,25 +595,43 @@ func TestConsoleCapped(t *testing.T) {
 	}
 }
 
+// concurrencyProbe wraps the real store and records how many lookups run at once. A lookup
+// runs inside a call that holds a runtime, so the peak bounds the runtimes in use.
+type concurrencyProbe struct {
+	store.Users
+	cur, peak atomic.Int32
+}
+
+func (p *concurrencyProbe) FindUser(ctx context.Context, q store.UserQuery) (store.User, error) {
+	n := p.cur.Add(1)
+	defer p.cur.Add(-1)
+	for {
+		old := p.peak.Load()
+		if n <= old || p.peak.CompareAndSwap(old, n) {
+			break
+		}
+	}
+	time.Sleep(10 * time.Millisecond)
+	return p.Users.FindUser(ctx, q)
+}
+
 func TestPoolBound(t *testing.T) {
 	const size = 3
-	l := load(t, filepath.Join(fixtures, "behaviours"), func(o *Options) { o.PoolSize = size })
-	var inFlight, peak atomic.Int32
+	probe := &concurrencyProbe{Users: openStore(t)}
+	l := load(t, filepath.Join(fixtures, "behaviours"), func(o *Options) {
+		o.PoolSize = size
+		o.Users = probe
+	})
 	var wg sync.WaitGroup
-	errs := make(chan error, 40)
-	for range 40 {
+	errs := make(chan error, 30)
+	for range 30 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n := inFlight.Add(1)
-			for {
-				p := peak.Load()
-				if n <= p || peak.CompareAndSwap(p, n) {
-					break
-				}
+			got, err := l.gen.Authorize(context.Background(), "credentials", map[string]any{"mode": "async", "username": "alice"}, nil)
+			if err == nil && got["name"] != "Alice" {
+				err = errors.New("wrong user")
 			}
-			_, err := l.gen.Authorize(context.Background(), "credentials", map[string]any{"mode": "bcrypt-hash", "password": "pw"}, nil)
-			inFlight.Add(-1)
 			if err != nil {
 				errs <- err
 			}
@@ -623,11 +642,11 @@ func TestPoolBound(t *testing.T) {
 	for err := range errs {
 		t.Errorf("concurrent call: %v", err)
 	}
-	if got := len(l.gen.pool.slots); got > size {
-		t.Errorf("runtimes alive: got %d, want at most %d", got, size)
+	if got := probe.peak.Load(); got != size {
+		t.Errorf("peak concurrent calls: got %d, want exactly the pool size %d", got, size)
 	}
-	// The pool is saturated: a call with a short context gets no runtime while all are busy.
-	hold := make(chan struct{})
+
+	// With every runtime taken, a call whose context ends first gets no runtime.
 	for range size {
 		v, err := l.gen.pool.acquire(context.Background(), l.gen)
 		if err != nil {
@@ -635,7 +654,6 @@ func TestPoolBound(t *testing.T) {
 		}
 		defer l.gen.pool.release(v, true)
 	}
-	close(hold)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	_, err := l.gen.Call(ctx, "callbacks.jwt", map[string]any{"token": map[string]any{}})
@@ -683,4 +701,61 @@ func BenchmarkCallSession(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestExportMatchesJSON checks that the direct export of plain values gives exactly what
+// JSON.stringify + encoding/json gives, and that everything else takes the JSON path.
+func TestExportMatchesJSON(t *testing.T) {
+	l := load(t, filepath.Join(fixtures, "behaviours"), nil)
+	v, err := l.gen.pool.acquire(context.Background(), l.gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.gen.pool.release(v, false)
+	tests := []struct {
+		src   string
+		plain bool
+	}{
+		{`({a: 1, b: "x", c: true, d: null, e: undefined, f() {}, [Symbol("s")]: 1, g: [1, undefined, () => 1, null]})`, true},
+		{`({n: NaN, i: Infinity, z: -0, big: 2 ** 60, frac: 0.1, neg: -5})`, true},
+		{`({nested: {deeper: {list: [{x: 1}, [2, [3]]]}}, "2": "numeric", "1": "keys"})`, true},
+		{`Object.assign(Object.create(null), {a: 1})`, true},
+		{`({get g() { return "got"; }, h: [,,1]})`, true},
+		{`({when: new Date(0)})`, false},
+		{`({custom: {toJSON() { return "J"; }}})`, false},
+		{`({inst: new (class P { constructor() { this.p = 1; } })()})`, false},
+		{`({boxed: new String("s"), num: new Number(2)})`, false},
+		{`({m: new Map([[1, 2]]), re: /x/})`, false},
+		{`(() => { let o = {}; let c = o; for (let i = 0; i < 40; i++) { c.n = {}; c = c.n; } return o; })()`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.src, func(t *testing.T) {
+			val, err := v.rt.RunString(tc.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := v.stringify(v.jsonObj, val)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want any
+			if err := json.Unmarshal([]byte(s.String()), &want); err != nil {
+				t.Fatal(err)
+			}
+			plain, ok := v.exportPlain(val, 0)
+			if ok != tc.plain {
+				t.Fatalf("exportPlain handled it: got %v, want %v", ok, tc.plain)
+			}
+			if ok && !reflect.DeepEqual(plain, want) {
+				t.Errorf("direct export: got %#v, want %#v", plain, want)
+			}
+			got, err := v.exportJSON(val)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("exportJSON: got %#v, want %#v", got, want)
+			}
+		})
+	}
 }

@@ -1,0 +1,219 @@
+// Types for callgate auth configs (scripts/auth.config.js or .ts). They follow NextAuth v4's
+// AuthOptions, restricted to what callgate runs. Reference them from a JS config with
+//   /** @type {import("./types/callgate").AuthConfig} */
+// and from TypeScript with
+//   import type { AuthConfig } from "./types/callgate";
+
+/** A JSON value: what crosses between the gateway and a script. */
+export type JSONValue = string | number | boolean | null | JSONValue[] | { [key: string]: JSONValue };
+
+/** Something a callback may return directly or as a promise. */
+export type Awaitable<T> = T | PromiseLike<T>;
+
+/** The user an `authorize` function returns. `id` becomes the token's `sub`. */
+export interface User {
+  id: string;
+  name?: string | null;
+  email?: string | null;
+  image?: string | null;
+  [key: string]: unknown;
+}
+
+/** The account of a sign-in. For credentials: `{providerAccountId: user.id, type: "credentials", provider}`. */
+export interface Account {
+  providerAccountId: string;
+  type: "credentials" | "oauth" | "oidc" | "email";
+  provider: string;
+  userId?: string;
+  access_token?: string;
+  expires_at?: number;
+  refresh_token?: string;
+  id_token?: string;
+  token_type?: string;
+  scope?: string;
+  session_state?: string;
+  [key: string]: unknown;
+}
+
+/** An OAuth provider's profile (not used by credentials sign-in). */
+export interface Profile {
+  sub?: string;
+  name?: string;
+  email?: string;
+  image?: string;
+  [key: string]: unknown;
+}
+
+/** The decoded session token (JWT claims). */
+export interface JWT {
+  name?: string | null;
+  email?: string | null;
+  picture?: string | null;
+  sub?: string;
+  iat?: number;
+  exp?: number;
+  jti?: string;
+  [key: string]: unknown;
+}
+
+/** The session body of GET /api/auth/session. */
+export interface Session {
+  user?: { name?: string | null; email?: string | null; image?: string | null; [key: string]: unknown };
+  expires: string;
+  [key: string]: unknown;
+}
+
+/** A database session user (session strategy "database"). */
+export interface AdapterUser extends User {
+  email: string;
+  emailVerified: Date | null;
+}
+
+/** The request `authorize` sees: no cookies, lower-case header names. */
+export interface RequestInternal {
+  body?: Record<string, any>;
+  query?: Record<string, any>;
+  headers?: Record<string, any>;
+  method?: string;
+}
+
+/** One input of the sign-in form. */
+export interface CredentialInput {
+  label?: string;
+  type?: string;
+  value?: string;
+  placeholder?: string;
+}
+
+export type CredentialsConfig<C extends Record<string, CredentialInput> = Record<string, CredentialInput>> = {
+  id: string;
+  name: string;
+  type: "credentials";
+  credentials: C;
+  authorize: (
+    credentials: Record<keyof C, string> | undefined,
+    req: Pick<RequestInternal, "body" | "query" | "headers" | "method">,
+  ) => Awaitable<User | null | false | undefined>;
+  options?: Partial<CredentialsConfig<C>>;
+};
+
+export interface CredentialsOptions<C extends Record<string, CredentialInput> = Record<string, CredentialInput>> {
+  /** Provider id, used in /api/auth/callback/<id>. Default "credentials". */
+  id?: string;
+  /** Shown on the sign-in button. Default "Credentials". */
+  name?: string;
+  /** The form fields, in order. */
+  credentials?: C;
+  /**
+   * Checks the submitted form. Return a user to sign in, null/false to refuse with
+   * CredentialsSignin, or throw an Error whose message is shown to the user (error=<message>).
+   * `credentials` is the whole parsed body (including csrfToken and callbackUrl).
+   */
+  authorize: CredentialsConfig<C>["authorize"];
+}
+
+export type Provider = CredentialsConfig<any>;
+
+export interface CallbacksOptions {
+  /**
+   * Runs after authorize. Return true to continue, false to refuse (AccessDenied), or a URL
+   * string to redirect there. A throw redirects with error=<message>.
+   */
+  signIn?: (params: {
+    user: User | AdapterUser;
+    account: Account | null;
+    profile?: Profile;
+    email?: { verificationRequest?: boolean };
+    credentials?: Record<string, any>;
+  }) => Awaitable<boolean | string>;
+  /**
+   * Runs whenever a callback URL is used. Return the URL to go to; the gateway still refuses
+   * other origins. Default: same-origin URLs only.
+   */
+  redirect?: (params: { url: string; baseUrl: string }) => Awaitable<string>;
+  /**
+   * Shapes what GET /api/auth/session returns. JWT strategy: `{session, token}`; database
+   * strategy: `{session, user, newSession, trigger?}`. Default: the session as is.
+   */
+  session?: (params: {
+    session: Session;
+    token: JWT;
+    user: AdapterUser;
+    newSession?: any;
+    trigger?: "update";
+  }) => Awaitable<Session | Record<string, unknown>>;
+  /**
+   * Shapes the session token. On sign-in `user`, `account` (and `profile`, `isNewUser`) are
+   * set and `trigger` is "signIn"/"signUp"; on GET /session only `{token, session: undefined}`;
+   * on update() `{token, trigger: "update", session}`. Return the token; null ends the session.
+   */
+  jwt?: (params: {
+    token: JWT;
+    user?: User | AdapterUser;
+    account?: Account | null;
+    profile?: Profile;
+    trigger?: "signIn" | "signUp" | "update";
+    isNewUser?: boolean;
+    session?: any;
+  }) => Awaitable<JWT | null | undefined>;
+  /**
+   * callgate only: decides whether a proxied request may reach its upstream.
+   * Return true to allow, false to deny (sign-in redirect or 401/403).
+   */
+  authorized?: (params: { auth: Session | null; token: JWT | null; request: { url: string; method: string; headers: Record<string, string> } }) => Awaitable<boolean>;
+}
+
+export interface EventCallbacks {
+  /** After a sign-in. Credentials: `{user, account}`. */
+  signIn?: (message: { user: User; account: Account | null; profile?: Profile; isNewUser?: boolean }) => Awaitable<void>;
+  /** After sign-out. JWT strategy: `{token}`; database strategy: `{session}`. */
+  signOut?: (message: { session: Session; token: JWT }) => Awaitable<void>;
+  createUser?: (message: { user: User }) => Awaitable<void>;
+  updateUser?: (message: { user: User }) => Awaitable<void>;
+  linkAccount?: (message: { user: User | AdapterUser; account: Account; profile: User | AdapterUser }) => Awaitable<void>;
+  /** After every successful session read. JWT: `{session, token}`; database: `{session}`. */
+  session?: (message: { session: Session; token: JWT }) => Awaitable<void>;
+}
+
+export interface PagesOptions {
+  /** Paths ("/login") or absolute URLs of the app's own pages. */
+  signIn?: string;
+  signOut?: string;
+  error?: string;
+  verifyRequest?: string;
+  newUser?: string;
+}
+
+export interface SessionOptions {
+  /** "jwt" (default) or "database". */
+  strategy?: "jwt" | "database";
+  /** Seconds until an idle session expires. Default 30 days. */
+  maxAge?: number;
+  /** Seconds between database session writes. Default 24 hours. */
+  updateAge?: number;
+}
+
+export interface JWTOptions {
+  /** Seconds a token stays valid. Default 30 days (not session.maxAge: NextAuth's rule). */
+  maxAge?: number;
+}
+
+export interface Theme {
+  colorScheme?: "auto" | "dark" | "light";
+  logo?: string;
+  brandColor?: string;
+  buttonText?: string;
+}
+
+/** The default export of auth.config.js: NextAuth's authOptions. */
+export interface AuthConfig {
+  providers: Provider[];
+  callbacks?: CallbacksOptions;
+  events?: EventCallbacks;
+  pages?: PagesOptions;
+  session?: SessionOptions;
+  jwt?: JWTOptions;
+  theme?: Theme;
+  /** Force the __Secure-/__Host- cookie prefixes; default: decided by the URL scheme. */
+  useSecureCookies?: boolean;
+}

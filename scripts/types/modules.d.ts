@@ -1,0 +1,87 @@
+// The built-in modules and globals of callgate scripts. Nothing else is importable:
+// only these modules and relative files inside the scripts directory.
+
+declare module "callgate/providers/credentials" {
+  import type { CredentialsConfig, CredentialsOptions, CredentialInput } from "./callgate";
+  /** Builds a credentials provider, like next-auth/providers/credentials. */
+  export default function Credentials<C extends Record<string, CredentialInput>>(
+    options: CredentialsOptions<C>,
+  ): CredentialsConfig<C>;
+}
+
+declare module "bcryptjs" {
+  type Callback<T> = (err: Error | null, result: T) => void;
+  /** Checks a password against a $2a$, $2b$ or $2y$ hash. A malformed hash gives false. */
+  export function compare(s: string, hash: string): Promise<boolean>;
+  export function compare(s: string, hash: string, callback: Callback<boolean>): void;
+  export function compareSync(s: string, hash: string): boolean;
+  /**
+   * Hashes a password. `salt` is a number of rounds (4–31, default 10) or a salt string, of
+   * which only the cost is used: the host always draws a fresh random salt.
+   */
+  export function hash(s: string, salt?: number | string): Promise<string>;
+  export function hash(s: string, salt: number | string, callback: Callback<string>): void;
+  export function hashSync(s: string, salt?: number | string): string;
+  export function genSalt(rounds?: number): Promise<string>;
+  export function genSalt(rounds: number, callback: Callback<string>): void;
+  export function genSalt(callback: Callback<string>): void;
+  export function genSaltSync(rounds?: number): string;
+  export function getRounds(hash: string): number;
+  export function getSalt(hash: string): string;
+  const bcrypt: {
+    compare: typeof compare;
+    compareSync: typeof compareSync;
+    hash: typeof hash;
+    hashSync: typeof hashSync;
+    genSalt: typeof genSalt;
+    genSaltSync: typeof genSaltSync;
+    getRounds: typeof getRounds;
+    getSalt: typeof getSalt;
+  };
+  export default bcrypt;
+}
+
+declare module "callgate/store" {
+  /** A user as stored by the gateway, shaped like a MongoDB document. */
+  export interface UserDocument {
+    _id: string;
+    username: string;
+    name: string;
+    email: string;
+    role: string;
+    /** The bcrypt hash. */
+    password: string;
+    /** Any other field of an imported record. */
+    [extra: string]: unknown;
+  }
+  /** One or more of these; all given fields must match. Unknown fields are an error. */
+  export interface UserQuery {
+    username?: string;
+    email?: string;
+    _id?: string;
+    id?: string;
+  }
+  export const users: {
+    /** Resolves to a fresh copy of the user, or null. Rejects when the store fails. */
+    findOne(query: UserQuery): Promise<UserDocument | null>;
+  };
+  const store: { users: typeof users };
+  export default store;
+}
+
+interface Console {
+  log(...data: any[]): void;
+  info(...data: any[]): void;
+  warn(...data: any[]): void;
+  error(...data: any[]): void;
+  debug(...data: any[]): void;
+}
+/** Goes to the gateway log, tagged with the callback; at most 8 KiB per call. */
+declare var console: Console;
+
+/** Only the environment variables the operator listed, read-only. */
+declare var process: { readonly env: Readonly<Record<string, string | undefined>> };
+
+declare var crypto: { randomUUID(): string };
+declare function atob(data: string): string;
+declare function btoa(data: string): string;
