@@ -130,7 +130,10 @@ func (c *cli) resolveConfig(f serveFlags) (config.Config, error) {
 	if u := firstNonEmpty(c.getenv("AUTH_URL"), c.getenv("NEXTAUTH_URL")); u != "" {
 		cfg.URL = u
 	}
-	for _, o := range []struct{ dst *string; v string }{
+	for _, o := range []struct {
+		dst *string
+		v   string
+	}{
 		{&cfg.Listen, f.listen}, {&cfg.URL, f.url}, {&cfg.DataDir, f.data}, {&cfg.Scripts, f.scripts},
 	} {
 		if o.v != "" {
