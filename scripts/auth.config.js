@@ -1,20 +1,46 @@
 // @ts-check
+// The auth config: callgate runs it the way NextAuth v4 runs `authOptions`. The gateway calls
+// these functions at fixed moments of the login lifecycle with the arguments NextAuth passes;
+// you never call them yourself. Reference: docs/callbacks.md.
 import Credentials from "callgate/providers/credentials";
 import bcrypt from "bcryptjs";
 import { users } from "callgate/store";
+
 /** @type {import("./types/callgate").AuthConfig} */
 export default {
-  providers: [Credentials({ name: "credentials", credentials: { username: {label:"Username", type:"text"}, password: {label:"Password", type:"password"} },
-    async authorize(credentials, req) {
-      const user = await users.findOne({ username: credentials?.username });
-      if (!user) return null;
-      const ok = await bcrypt.compare(credentials.password, user.password);
-      if (!ok) return null;
-      return { id: user._id.toString(), name: user.name, email: user.email, role: user.role };
-    } })],
+  providers: [
+    Credentials({
+      name: "credentials",
+      credentials: {
+        username: { label: "Username", type: "text" },
+        password: { label: "Password", type: "password" },
+      },
+      // Checks a username and password. Returns the user to sign in, or null to refuse.
+      async authorize(credentials, req) {
+        const user = await users.findOne({ username: credentials?.username });
+        if (!user) return null;
+        const ok = await bcrypt.compare(credentials.password, user.password);
+        if (!ok) return null;
+        return { id: user._id.toString(), name: user.name, email: user.email, role: user.role };
+      },
+    }),
+  ],
   callbacks: {
-    async jwt({ token, user }) { if (user) { token.id = user.id; token.role = user.role; } return token; },
-    async session({ session, token }) { if (session.user) { session.user.id = token.id; session.user.role = token.role; } return session; },
+    // Runs when the token is created (sign-in: `user` is set) and on every session read.
+    async jwt({ token, user }) {
+      if (user) {
+        token.id = user.id;
+        token.role = user.role;
+      }
+      return token;
+    },
+    // Decides what the browser sees at /api/auth/session.
+    async session({ session, token }) {
+      if (session.user) {
+        session.user.id = token.id;
+        session.user.role = token.role;
+      }
+      return session;
+    },
   },
-  // events: {signIn, signOut, session}, pages: {signIn, signOut, error}, session: {strategy, maxAge, updateAge}, jwt: {maxAge}, theme
 };

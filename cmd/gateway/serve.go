@@ -84,17 +84,16 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if *cfg.DemoUser {
-		if err := c.ensureDemoUser(ctx, st, logger); err != nil {
-			return err
-		}
-	}
-
 	gen, err := script.Load(ctx, scriptOptions(cfg, st, logger, c.getenv))
 	if err != nil {
 		return fmt.Errorf("load scripts from %s: %s", cfg.Scripts, describeScriptError(err))
 	}
 	defer gen.Close()
+	if *cfg.DemoUser {
+		if err := c.ensureDemoUser(ctx, st, logger); err != nil {
+			return err
+		}
+	}
 	publicURL, _ := config.ParseURL(cfg.URL)
 	eng, err := engine.New(engine.Options{
 		URL: publicURL, Keys: keys, Generation: gen, Logger: logger,
@@ -286,6 +285,9 @@ func describeScriptError(err error) string {
 		b.WriteString(se.Name + ": ")
 	}
 	b.WriteString(se.Message)
+	if se.File == "" && se.Err != nil && !strings.Contains(se.Message, se.Err.Error()) {
+		b.WriteString(": " + se.Err.Error())
+	}
 	if se.SourceLine != "" {
 		fmt.Fprintf(&b, "\n    %s", se.SourceLine)
 		if se.Column > 0 {

@@ -156,11 +156,6 @@ export interface CallbacksOptions {
     isNewUser?: boolean;
     session?: any;
   }) => Awaitable<JWT | null | undefined>;
-  /**
-   * callgate only: decides whether a proxied request may reach its upstream.
-   * Return true to allow, false to deny (sign-in redirect or 401/403).
-   */
-  authorized?: (params: { auth: Session | null; token: JWT | null; request: { url: string; method: string; headers: Record<string, string> } }) => Awaitable<boolean>;
 }
 
 export interface EventCallbacks {
