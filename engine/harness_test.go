@@ -38,7 +38,7 @@ type gatewayConfig struct {
 	secrets []string
 	users   store.Users
 	now     func() time.Time
-	timeout time.Duration // per-call script deadline; default 2s
+	timeout time.Duration // per-call script deadline; default 10s (bcrypt under -race is slow)
 }
 
 func startGateway(t testing.TB, gc gatewayConfig) *gateway {
@@ -50,7 +50,7 @@ func startGateway(t testing.TB, gc gatewayConfig) *gateway {
 		gc.secrets = []string{testSecret}
 	}
 	if gc.timeout == 0 {
-		gc.timeout = 2 * time.Second
+		gc.timeout = 10 * time.Second
 	}
 	if gc.now == nil {
 		gc.now = time.Now
