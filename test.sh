@@ -35,6 +35,22 @@ install_interop_packages() {
   printf '%s' "$want" >"$stamp"
 }
 
+# npm packages for testdata/browser (playwright-core driving Debian's chromium), same rules.
+install_browser_packages() {
+  local dir=testdata/browser
+  local stamp="$dir/node_modules/.callgate-lockfile-sha256"
+  command -v npm >/dev/null 2>&1 || return 0
+  local want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [[ -f $stamp && $(<"$stamp") == "$want" && -f $dir/node_modules/playwright-core/package.json ]]; then
+    say "npm packages in $dir match package-lock.json; not reinstalling"
+    return 0
+  fi
+  say "npm ci in $dir"
+  (cd "$dir" && npm ci --no-audit --no-fund)
+  printf '%s' "$want" >"$stamp"
+}
+
 # --- 2. Redis ---------------------------------------------------------------------------------
 redis_pid=""
 redis_dir=""
@@ -107,6 +123,7 @@ provide_redis() {
 
 # --- 3. Go ------------------------------------------------------------------------------------
 install_interop_packages
+install_browser_packages
 provide_redis
 
 say "go vet ./..."

@@ -57,6 +57,24 @@ type Config struct {
 	// DemoUser creates a demo user with a random one-time password on an empty store.
 	// Default true.
 	DemoUser *bool `yaml:"demo_user"`
+	// Store is where users, sessions, revocations and sign-in counters live: "bolt" (the
+	// embedded file in DataDir, one replica) or a Redis URL (redis://, rediss://,
+	// redis+sentinel://, redis+cluster://) shared by many replicas. Default bolt.
+	Store string `yaml:"store"`
+	// Redis tunes the Redis store (config/store.go).
+	Redis RedisConfig `yaml:"redis"`
+	// Security holds sign-out-everywhere and brute-force settings (config/store.go).
+	Security SecurityConfig `yaml:"security"`
+	// Routes put apps behind the gateway (config/proxy.go). With none, the gateway serves
+	// only its own endpoints and forward-auth.
+	Routes []Route `yaml:"routes"`
+	// Proxy holds the reverse proxy and forward-auth settings.
+	Proxy ProxyConfig `yaml:"proxy"`
+	// Identity says which headers and assertion JWT tell the app who the user is.
+	Identity IdentityConfig `yaml:"identity"`
+	// CookieDomain, e.g. ".example.com", shares the session cookie with every subdomain so
+	// routes on several hosts share one sign-in. Default: the gateway's own host only.
+	CookieDomain string `yaml:"cookie_domain"`
 }
 
 // ScriptConfig bounds what user callbacks may take.
@@ -70,6 +88,31 @@ type ScriptConfig struct {
 	PoolSize int `yaml:"pool_size"`
 	// MaxCallStackSize bounds JS recursion depth. Default 1000.
 	MaxCallStackSize int `yaml:"max_call_stack_size"`
+	// MaxResultBytes bounds the JSON size of what one callback returns (the token, the
+	// session, authorize's user). Default 65536.
+	MaxResultBytes int `yaml:"max_result_bytes"`
+	// MaxHeapBytes is the heap ceiling: while the process heap is past it, running callbacks
+	// are interrupted. 0 = 1 GiB; -1 turns the guard off. goja has no per-runtime memory
+	// limit; callbacks are trusted code.
+	MaxHeapBytes int64 `yaml:"max_heap_bytes"`
+	// Watch reloads the scripts when a file in the directory changes. Default true.
+	Watch *bool `yaml:"watch"`
+	// TestOnReload runs the *.test.js / *.test.ts files of the scripts directory before a
+	// reloaded generation may serve; a failing test keeps the previous one. Default true.
+	TestOnReload *bool `yaml:"test_on_reload"`
+	// Fetch bounds the fetch global.
+	Fetch FetchConfig `yaml:"fetch"`
+}
+
+// FetchConfig bounds what callbacks may fetch.
+type FetchConfig struct {
+	// Allow lists the hosts fetch may reach: "api.example.com" (any port),
+	// "api.example.com:8443" or "*.example.com". Empty (default): fetch is refused.
+	Allow []string `yaml:"allow"`
+	// Timeout bounds one fetch; the callback's deadline bounds it too. Default 5s.
+	Timeout Duration `yaml:"timeout"`
+	// MaxResponseBytes bounds a response body. Default 1048576.
+	MaxResponseBytes int64 `yaml:"max_response_bytes"`
 }
 
 // ServerConfig holds HTTP server limits.
@@ -82,6 +125,9 @@ type ServerConfig struct {
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	// MaxBodyBytes bounds request bodies of /api/auth/* routes. Default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// TLSCert and TLSKey are PEM files; with both set the gateway serves HTTPS (HTTP/2 on).
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 }
 
 // LogConfig selects the log output.
@@ -168,6 +214,26 @@ func (c *Config) ApplyDefaults() {
 	if c.Script.MaxCallStackSize == 0 {
 		c.Script.MaxCallStackSize = 1000
 	}
+	if c.Script.MaxResultBytes == 0 {
+		c.Script.MaxResultBytes = 64 << 10
+	}
+	if c.Script.MaxHeapBytes == 0 {
+		c.Script.MaxHeapBytes = 1 << 30
+	}
+	if c.Script.Watch == nil {
+		t := true
+		c.Script.Watch = &t
+	}
+	if c.Script.TestOnReload == nil {
+		t := true
+		c.Script.TestOnReload = &t
+	}
+	if c.Script.Fetch.Timeout == 0 {
+		c.Script.Fetch.Timeout = Duration(5 * time.Second)
+	}
+	if c.Script.Fetch.MaxResponseBytes == 0 {
+		c.Script.Fetch.MaxResponseBytes = 1 << 20
+	}
 	if c.Server.ReadHeaderTimeout == 0 {
 		c.Server.ReadHeaderTimeout = Duration(10 * time.Second)
 	}
@@ -190,6 +256,8 @@ func (c *Config) ApplyDefaults() {
 		t := true
 		c.DemoUser = &t
 	}
+	c.applyProxyDefaults()
+	c.applyStoreDefaults()
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -226,6 +294,23 @@ func (c *Config) Validate() error {
 	if c.Script.MaxCallStackSize < 0 {
 		return &Error{"script.max_call_stack_size", "must not be negative"}
 	}
+	if c.Script.MaxResultBytes < 0 {
+		return &Error{"script.max_result_bytes", "must not be negative"}
+	}
+	if c.Script.MaxHeapBytes < -1 {
+		return &Error{"script.max_heap_bytes", "must be a number of bytes, or -1 to turn the guard off"}
+	}
+	if c.Script.Fetch.Timeout < 0 {
+		return &Error{"script.fetch.timeout", "must be positive"}
+	}
+	if c.Script.Fetch.MaxResponseBytes < 0 {
+		return &Error{"script.fetch.max_response_bytes", "must not be negative"}
+	}
+	for i, h := range c.Script.Fetch.Allow {
+		if h == "" || strings.ContainsAny(h, "/ ") {
+			return &Error{fmt.Sprintf("script.fetch.allow[%d]", i), fmt.Sprintf("want a host such as api.example.com, api.example.com:8443 or *.example.com, got %q", h)}
+		}
+	}
 	if c.Server.MaxBodyBytes < 0 {
 		return &Error{"server.max_body_bytes", "must not be negative"}
 	}
@@ -239,7 +324,13 @@ func (c *Config) Validate() error {
 	default:
 		return &Error{"log.format", fmt.Sprintf("want text or json, got %q", c.Log.Format)}
 	}
-	return nil
+	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
+		return &Error{"server.tls_cert", "tls_cert and tls_key must be set together"}
+	}
+	if err := c.validateStore(); err != nil {
+		return err
+	}
+	return c.validateProxy()
 }
 
 // ParseURL parses the public URL (NEXTAUTH_URL). Like NextAuth it accepts a value without a

@@ -10,6 +10,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/callgate/callgate/engine/script"
 	"github.com/callgate/callgate/engine/token"
+	"github.com/callgate/callgate/store"
 )
 
 // BasePath is where the auth routes live, as in NextAuth.
@@ -40,6 +42,17 @@ type Options struct {
 	MaxBodyBytes int64
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
+	// CookieDomain, when set, scopes the session and callback-url cookies to a parent
+	// domain (".example.com") so apps on several subdomains share one sign-in.
+	CookieDomain string
+	// RedirectOrigins are origins besides the gateway's own ("https://app.example.com")
+	// that a callbackUrl may point at: the hosts of the configured routes.
+	RedirectOrigins []string
+	// Store keeps database sessions, revocations and sign-in failure counters. nil turns
+	// those off: the jwt strategy works without it, the database strategy does not.
+	Store store.Store
+	// Security tunes revocation checks and sign-in limits (revocation.go).
+	Security SecurityOptions
 }
 
 // Engine serves /api/auth/* and the gateway's home page. It is safe for concurrent use.
@@ -51,6 +64,15 @@ type Engine struct {
 	maxBodyBytes int64
 	now          func() time.Time
 	gen          atomic.Pointer[script.Generation]
+	// cookieDomain and redirectOrigins: see Options (hosts.go).
+	cookieDomain    string
+	redirectOrigins map[string]bool
+	// sessions caches decoded session cookies for the proxy's hot path (identity.go).
+	sessions *sessionCache
+	// stored holds what needs the store: database sessions, revocations, sign-in limits.
+	stored *storeFeatures
+	// oauth holds discovered providers, check-cookie keys and refresh coordination (oauth.go).
+	oauth *oauthClient
 }
 
 // New checks the options and returns an Engine.
@@ -82,6 +104,14 @@ func New(o Options) (*Engine, error) {
 		e.now = time.Now
 	}
 	e.gen.Store(o.Generation)
+	e.cookieDomain = o.CookieDomain
+	e.redirectOrigins = make(map[string]bool, len(o.RedirectOrigins))
+	for _, origin := range o.RedirectOrigins {
+		e.redirectOrigins[originOfString(origin)] = true
+	}
+	e.sessions = newSessionCache(sessionCacheSize)
+	e.stored = newStoreFeatures(o.Store, o.Security, e.log, e.sessions)
+	e.oauth = newOAuthClient(nil)
 	return e, nil
 }
 
@@ -103,7 +133,15 @@ func (e *Engine) Handler() http.Handler {
 	mux.HandleFunc("/{$}", e.serveHome)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"status":"ok","scripts":%q}`, e.Generation().Hash())
+		// A store outage is "degraded", not down: jwt sessions still work, and every replica
+		// shares the store, so taking them all out of the load balancer would help nobody.
+		st := e.StoreStatus(r.Context())
+		status := "ok"
+		if !st.OK() {
+			status = "degraded"
+		}
+		storeJSON, _ := json.Marshal(st)
+		fmt.Fprintf(w, `{"status":%q,"scripts":%q,"store":%s}`, status, e.Generation().Hash(), storeJSON)
 	})
 	return mux
 }

@@ -39,6 +39,9 @@ type gatewayConfig struct {
 	users   store.Users
 	now     func() time.Time
 	timeout time.Duration // per-call script deadline; default 10s (bcrypt under -race is slow)
+	// store and security turn on database sessions, revocations and sign-in limits.
+	store    store.Store
+	security engine.SecurityOptions
 }
 
 func startGateway(t testing.TB, gc gatewayConfig) *gateway {
@@ -72,8 +75,14 @@ func startGateway(t testing.TB, gc gatewayConfig) *gateway {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse(gc.url)
-	eng, err := engine.New(engine.Options{URL: u, Keys: keys, Generation: gen, Logger: logger, Now: gc.now})
+	eng, err := engine.New(engine.Options{URL: u, Keys: keys, Generation: gen, Logger: logger, Now: gc.now,
+		Store: gc.store, Security: gc.security})
 	if err != nil {
+		t.Fatal(err)
+	}
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	t.Cleanup(stopWatch)
+	if err := eng.WatchRevocations(watchCtx); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(eng.Handler())

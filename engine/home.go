@@ -16,12 +16,13 @@ func (e *Engine) serveHome(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	gen := e.Generation()
+	gen, release := e.pinGeneration()
+	defer release()
 	cfg := gen.Config()
 	secure := secureCookies(&cfg, e.origin)
 	a := &authRequest{
 		r: r, action: "home", query: r.URL.Query(), body: map[string]any{},
-		jar: cookie.Parse(r.Header), gen: gen, cfg: cfg, secure: secure, cookies: cookie.Defaults(secure),
+		jar: cookie.Parse(r.Header), gen: gen, cfg: cfg, secure: secure, cookies: e.cookieSet(secure),
 	}
 	if err := e.initCSRF(a); err != nil {
 		e.write(w, a, e.serverError(a, err))

@@ -95,6 +95,9 @@ func (e *Engine) renderSignin(a *authRequest, errCode string) []byte {
 	}
 	for _, p := range a.cfg.Providers {
 		v := providerView{ID: p.ID, Name: p.Name, Type: p.Type, Action: e.base + "/callback/" + p.ID}
+		if p.OAuth != nil {
+			v.Action = e.base + "/signin/" + p.ID // OAuth starts at signinUrl, as NextAuth's page does
+		}
 		for _, f := range p.Credentials {
 			label := f.Label
 			if label == "" {

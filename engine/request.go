@@ -198,7 +198,7 @@ func (e *Engine) defaultRedirect(target string) string {
 	if strings.HasPrefix(target, "/") {
 		return e.origin + target
 	}
-	if u, err := url.Parse(target); err == nil && u.IsAbs() && e.sameOrigin(u) {
+	if u, err := url.Parse(target); err == nil && u.IsAbs() && e.allowedRedirect(u) {
 		return target
 	}
 	return e.origin
@@ -211,7 +211,7 @@ func (e *Engine) checkedRedirect(a *authRequest, source, target string) string {
 	if strings.HasPrefix(target, "/") && !strings.HasPrefix(target, "//") && !strings.HasPrefix(target, "/\\") {
 		return e.origin + target
 	}
-	if u, err := url.Parse(target); err == nil && u.IsAbs() && e.sameOrigin(u) {
+	if u, err := url.Parse(target); err == nil && u.IsAbs() && e.allowedRedirect(u) {
 		return target
 	}
 	e.log.WarnContext(a.r.Context(), "redirect to another origin refused; using the origin instead",

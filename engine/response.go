@@ -18,6 +18,8 @@ type response struct {
 	withoutInitCookies bool
 	// cookies are route cookies, written after the init cookies.
 	cookies []string
+	// header holds extra response headers (Retry-After on 429 and 503).
+	header map[string]string
 }
 
 func jsonResponse(status int, v any) response {
@@ -74,6 +76,9 @@ func (e *Engine) write(w http.ResponseWriter, a *authRequest, res response) {
 		h.Add("Set-Cookie", c)
 	}
 	h.Set("X-Content-Type-Options", "nosniff")
+	for k, v := range res.header {
+		h.Set(k, v)
+	}
 	if res.redirect != "" {
 		if a.wantsJSON() {
 			b, _ := marshalJSON(map[string]string{"url": res.redirect})
@@ -93,7 +98,10 @@ func (e *Engine) write(w http.ResponseWriter, a *authRequest, res response) {
 		h.Set("Content-Type", res.contentType)
 	}
 	if res.contentType == "text/html; charset=utf-8" {
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		// No form-action directive: browsers apply it to the redirects that follow a form
+		// post, and a sign-in legitimately ends on another route host or at an identity
+		// provider. img-src allows the theme's logo.
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'")
 		h.Set("X-Frame-Options", "DENY")
 	}
 	status := res.status

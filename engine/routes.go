@@ -41,7 +41,8 @@ func (e *Engine) serveAuth(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Bad Request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	gen := e.Generation()
+	gen, release := e.pinGeneration()
+	defer release()
 	cfg := gen.Config()
 	secure := secureCookies(&cfg, e.origin)
 	a := &authRequest{
@@ -54,7 +55,7 @@ func (e *Engine) serveAuth(w http.ResponseWriter, r *http.Request) {
 		gen:        gen,
 		cfg:        cfg,
 		secure:     secure,
-		cookies:    cookie.Defaults(secure),
+		cookies:    e.cookieSet(secure),
 	}
 	if res, failed := e.assertConfig(a); failed {
 		e.write(w, a, res)
@@ -226,6 +227,8 @@ func (e *Engine) signinPost(a *authRequest) response {
 	switch p.Type {
 	case "credentials":
 		return redirectTo(200, e.base+"/signin")
+	case "oauth", "oidc":
+		return e.oauthSignin(a, p)
 	}
 	return redirectTo(200, e.errorURL("error=Configuration"))
 }

@@ -36,6 +36,9 @@ var emptyObject = []byte(`{}`)
 // the gateway's fault, not the user's, so the answer is an error and the cookie is kept —
 // a broken or slow script never signs everyone out.
 func (e *Engine) resolveSession(a *authRequest, update bool, newSession any) sessionResult {
+	if a.cfg.Session.Strategy == "database" {
+		return e.resolveDatabaseSession(a, update, newSession)
+	}
 	ctx := a.r.Context()
 	raw := e.readSessionToken(a)
 	if raw == "" {
@@ -46,11 +49,29 @@ func (e *Engine) resolveSession(a *authRequest, update bool, newSession any) ses
 		e.log.InfoContext(ctx, "session token rejected", "code", "JWT_SESSION_ERROR", "reason", err.Error())
 		return sessionResult{body: emptyObject, cookies: e.cleanSessionCookies(a)}
 	}
+	if revoked, err := e.checkRevoked(ctx, decoded); err != nil {
+		return sessionResult{failed: err}
+	} else if revoked {
+		e.log.InfoContext(ctx, "session token revoked", "code", "JWT_SESSION_ERROR", "reason", "revoked")
+		return sessionResult{body: emptyObject, cookies: e.cleanSessionCookies(a)}
+	}
+	refresh, err := e.refreshIfDue(a, decoded)
+	if err != nil {
+		return sessionResult{failed: err}
+	}
+	if refresh.end {
+		e.log.InfoContext(ctx, "session ended by token refresh", "code", "JWT_SESSION_ERROR", "reason", refresh.reason)
+		return sessionResult{body: emptyObject, cookies: e.cleanSessionCookies(a)}
+	}
+	decoded = refresh.token
 	tokenOut := decoded
 	if a.gen.Has("callbacks.jwt") {
 		arg := map[string]any{"token": decoded, "session": newSession}
 		if update {
 			arg = map[string]any{"token": decoded, "trigger": "update", "session": newSession}
+		}
+		if refresh.jwtArg != nil {
+			arg = refresh.jwtArg
 		}
 		res, err := a.gen.Call(ctx, "callbacks.jwt", arg)
 		if err != nil {
@@ -61,6 +82,9 @@ func (e *Engine) resolveSession(a *authRequest, update bool, newSession any) ses
 			return sessionResult{body: emptyObject, cookies: e.cleanSessionCookies(a)}
 		}
 		tokenOut, _ = res.(map[string]any)
+		if refresh.claim != nil {
+			tokenOut = withOAuthClaim(tokenOut, refresh.claim)
+		}
 	}
 	now := e.now()
 	expires := now.Add(a.cfg.Session.MaxAge)
@@ -112,6 +136,12 @@ func (e *Engine) session(a *authRequest, update bool) response {
 		}
 	}
 	s := e.resolveSession(a, update, data)
+	if errors.Is(s.failed, ErrStoreUnavailable) {
+		e.log.ErrorContext(a.r.Context(), "session not checked: store unavailable", "code", "SESSION_ERROR", "error", s.failed.Error())
+		res := jsonResponse(http.StatusServiceUnavailable, storeUnavailableBody)
+		res.header = map[string]string{"Retry-After": "5"}
+		return res
+	}
 	if s.failed != nil {
 		e.logScriptError(a, "SESSION_ERROR", s.failed)
 		return jsonResponse(http.StatusInternalServerError, configErrorBody)
@@ -138,6 +168,9 @@ func (e *Engine) callback(a *authRequest) response {
 	if !ok {
 		return textResponse(http.StatusBadRequest, fmt.Sprintf("Error: This action with HTTP %s is not supported by NextAuth.js", a.r.Method))
 	}
+	if p.Type == "oauth" || p.Type == "oidc" {
+		return e.oauthCallback(a, p)
+	}
 	if p.Type != "credentials" {
 		return redirectTo(200, e.errorURL("error=Configuration"))
 	}
@@ -154,9 +187,13 @@ func (e *Engine) callback(a *authRequest) response {
 // cookie → events.signIn → redirect to the callback URL.
 func (e *Engine) credentialsSignIn(a *authRequest, p script.Provider) response {
 	ctx := a.r.Context()
+	if res, refused := e.signInRefused(a); refused {
+		return res
+	}
 	user, err := a.gen.Authorize(ctx, p.ID, a.body, e.authorizeRequest(a))
 	if err != nil {
 		if msg, ok := publicMessage(err); ok {
+			e.signInFailed(a)
 			e.logScriptError(a, "CREDENTIALS_AUTHORIZE_ERROR", err)
 			return redirectTo(http.StatusUnauthorized, e.errorURL("error="+cookie.EncodeValue(msg)))
 		}
@@ -164,8 +201,10 @@ func (e *Engine) credentialsSignIn(a *authRequest, p script.Provider) response {
 		return redirectTo(http.StatusInternalServerError, e.errorURL("error=Configuration"))
 	}
 	if user == nil {
+		e.signInFailed(a)
 		return redirectTo(http.StatusUnauthorized, e.errorURL("error=CredentialsSignin&provider="+cookie.EncodeValue(p.ID)))
 	}
+	e.signInSucceeded(a)
 	userID, hasID := idString(user["id"])
 	if !hasID {
 		e.log.WarnContext(ctx, "authorize returned a user without an id; the token has no sub", "code", "CREDENTIALS_NO_ID", "provider", p.ID)
@@ -193,6 +232,9 @@ func (e *Engine) credentialsSignIn(a *authRequest, p script.Provider) response {
 		}
 	}
 
+	if a.cfg.Session.Strategy == "database" {
+		return e.databaseSignIn(a, user, account, userID, hasID)
+	}
 	tokenIn := map[string]any{}
 	for claim, field := range map[string]string{"name": "name", "email": "email", "picture": "image"} {
 		if v, ok := user[field]; ok {
@@ -255,6 +297,9 @@ func (e *Engine) signoutPost(a *authRequest) response {
 	raw := e.readSessionToken(a)
 	if raw == "" {
 		return redirectTo(200, a.callbackURL)
+	}
+	if a.cfg.Session.Strategy == "database" {
+		return e.databaseSignOut(a, raw)
 	}
 	if decoded, err := e.keys.Decode(raw); err == nil {
 		e.event(a, "events.signOut", map[string]any{"token": decoded})

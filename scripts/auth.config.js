@@ -6,6 +6,11 @@ import Credentials from "callgate/providers/credentials";
 import bcrypt from "bcryptjs";
 import { users } from "callgate/store";
 
+// A bcrypt hash (same cost as real ones) that no password matches. Comparing against it
+// when the username is unknown makes "no such user" take as long as "wrong password", so
+// response times do not reveal which usernames exist.
+const DUMMY_HASH = "$2a$10$lwLsq7I8O31XMPHM5GWvPuTPAw7pwOBWvZ5Nr4JXlz65qB6DngytK";
+
 /** @type {import("./types/callgate").AuthConfig} */
 export default {
   providers: [
@@ -18,9 +23,8 @@ export default {
       // Checks a username and password. Returns the user to sign in, or null to refuse.
       async authorize(credentials, req) {
         const user = await users.findOne({ username: credentials?.username });
-        if (!user) return null;
-        const ok = await bcrypt.compare(credentials.password, user.password);
-        if (!ok) return null;
+        const ok = await bcrypt.compare(credentials?.password ?? "", user ? user.password : DUMMY_HASH);
+        if (!user || !ok) return null;
         return { id: user._id.toString(), name: user.name, email: user.email, role: user.role };
       },
     }),

@@ -1,10 +1,13 @@
-// Package store defines what callgate keeps between requests (users now; sessions,
-// accounts, revocations and rate limits later) as interfaces, independent of any backend.
+// Package store defines what callgate keeps between requests as interfaces, independent of
+// any backend: users, accounts, server-side sessions and verification tokens (shaped like
+// NextAuth's adapter) plus what a gateway needs: revocations, rate-limit counters and locks.
 //
 // Nothing in this package knows about HTTP, cookies or scripts. Backends live in
-// sub-packages (store/bolt is the embedded default) and must return ErrNotFound for a
-// missing record and a wrapped, distinct error when the backend itself fails, so callers
-// can tell "no such user" from "the store is down".
+// sub-packages (store/bolt is the embedded default, store/redis serves many replicas) and
+// must return ErrNotFound for a missing record and a wrapped, distinct error when the
+// backend itself fails (ErrUnavailable when it cannot be reached), so callers can tell "no
+// such user" from "the store is down". Backends never store a session token itself, only
+// its hash.
 package store
 
 import (
@@ -19,6 +22,10 @@ var ErrNotFound = errors.New("not found")
 // ErrDuplicate reports that a unique field (username or e-mail) is already taken.
 // Backends wrap it with the field and value: errors.Is(err, ErrDuplicate) still holds.
 var ErrDuplicate = errors.New("already exists")
+
+// ErrUnavailable reports that the backend could not be reached or did not answer in time.
+// It is never ErrNotFound: a caller must fail closed, not treat the record as missing.
+var ErrUnavailable = errors.New("store unavailable")
 
 // User is one account that can sign in with credentials.
 //
@@ -69,6 +76,12 @@ type Users interface {
 // Store is everything a backend provides.
 type Store interface {
 	Users
+	Sessions
+	Accounts
+	VerificationTokens
+	Revocations
+	RateLimits
+	Locks
 	// Ping reports whether the backend can be reached.
 	Ping(ctx context.Context) error
 	Close() error

@@ -31,9 +31,10 @@ func repoPath(elem ...string) string {
 
 // gatewayOptions configures startGateway; zero values pick the defaults in the comments.
 type gatewayOptions struct {
-	Secret     string // AUTH_SECRET; testGatewaySecret
-	ScriptsDir string // --scripts; the repository's default scripts/
-	UsersFile  string // imported with `users import` before serving; testdata/users.json
+	Secret     string   // AUTH_SECRET; testGatewaySecret
+	ScriptsDir string   // --scripts; the repository's default scripts/
+	UsersFile  string   // imported with `users import` before serving; testdata/users.json
+	Args       []string // more `serve` flags, e.g. --config FILE
 }
 
 // testGateway is a gateway running inside the test process.
@@ -87,6 +88,7 @@ func startGateway(t *testing.T, opts gatewayOptions) *testGateway {
 	addr := freeLoopbackAddr(t)
 	gw.URL = "http://" + addr
 	serveArgs := []string{"serve", "--listen", addr, "--url", gw.URL, "--data", gw.DataDir, "--scripts", opts.ScriptsDir}
+	serveArgs = append(serveArgs, opts.Args...)
 
 	ctx, stop := context.WithCancel(context.Background())
 	var serveErr error // written before served is closed

@@ -3,6 +3,9 @@
 //
 //	gateway serve     run the gateway
 //	gateway users     manage users in the store (add, import, list, delete)
+//	gateway check     validate the scripts directory (bundle, compile, run, validate)
+//	gateway test      run the callback tests (*.test.js, *.test.ts) of the scripts directory
+//	gateway sessions  list a user's sessions, or sign them out everywhere
 //	gateway version   print the version
 package main
 
@@ -38,6 +41,9 @@ const mainUsage = `callgate: an authentication gateway with NextAuth v4 wire com
 Usage:
   gateway serve [flags]      run the gateway (gateway serve --help)
   gateway users <command>    manage users: add, import, list, delete (gateway users --help)
+  gateway check [DIR]        validate the scripts directory; print its providers and callbacks
+  gateway test [DIR]         run the *.test.js / *.test.ts callback tests of the scripts directory
+  gateway sessions <command> list or revoke a user's sessions (sign out everywhere)
   gateway version            print the version
 
 Run 'gateway <command> --help' for a command's flags.
@@ -74,6 +80,12 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.runServe(ctx, args[1:])
 	case "users":
 		return c.runUsers(ctx, args[1:])
+	case "check":
+		return c.runCheck(ctx, args[1:])
+	case "test":
+		return c.runTest(ctx, args[1:])
+	case "sessions":
+		return c.runSessions(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(c.stdout, "callgate", version)
 		return nil

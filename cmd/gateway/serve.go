@@ -21,6 +21,7 @@ import (
 
 	"github.com/callgate/callgate/config"
 	"github.com/callgate/callgate/engine"
+	"github.com/callgate/callgate/engine/proxy"
 	"github.com/callgate/callgate/engine/script"
 	"github.com/callgate/callgate/engine/token"
 	"github.com/callgate/callgate/store"
@@ -42,6 +43,8 @@ Flags:
 // serveFlags are the command-line settings; they win over the environment and the file.
 type serveFlags struct {
 	listen, url, data, scripts, configFile string
+	upstream                               string
+	store                                  string
 }
 
 func (c *cli) runServe(ctx context.Context, args []string) error {
@@ -53,6 +56,8 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	fs.StringVar(&f.data, "data", "", "data directory: store and generated secret (default ./"+config.DefaultDataDir+")")
 	fs.StringVar(&f.scripts, "scripts", "", "scripts directory holding auth.config.js or .ts (default ./"+config.DefaultScripts+")")
 	fs.StringVar(&f.configFile, "config", "", "YAML configuration file (see docs/configuration.md)")
+	fs.StringVar(&f.store, "store", "", "store: bolt (the embedded file in --data, default) or a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL shared by replicas")
+	fs.StringVar(&f.upstream, "upstream", "", "URL of one app to put behind the gateway, e.g. http://127.0.0.1:8080 (YAML routes: for more)")
 	fs.Usage = func() {
 		fmt.Fprint(c.stderr, serveUsage)
 		fs.PrintDefaults()
@@ -79,12 +84,16 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("session secret: %w", err)
 	}
-	st, err := openStore(cfg.DataDir)
+	st, err := openStore(cfg.Store, cfg.DataDir, cfg.Redis)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	gen, err := script.Load(ctx, scriptOptions(cfg, st, logger, c.getenv))
+	logger.Info("store opened", "store", cfg.RedactedStore())
+	scripts := newScriptHost(ctx, cfg, logger)
+	defer scripts.close()
+	sopts := scripts.options(cfg, scriptOptions(cfg, st, logger, c.getenv))
+	gen, err := script.Load(ctx, sopts)
 	if err != nil {
 		return fmt.Errorf("load scripts from %s: %s", cfg.Scripts, describeScriptError(err))
 	}
@@ -98,11 +107,24 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	eng, err := engine.New(engine.Options{
 		URL: publicURL, Keys: keys, Generation: gen, Logger: logger,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		CookieDomain: cfg.CookieDomain, RedirectOrigins: proxy.RedirectOrigins(publicURL.Scheme, cfg.Routes),
+		Store: st, Security: securityOptions(cfg),
 	})
 	if err != nil {
 		return err
 	}
-	return serveHTTP(ctx, cfg, eng.Handler(), logger, c.stdout)
+	if err := eng.WatchRevocations(ctx); err != nil {
+		return fmt.Errorf("watch revocations: %w", err)
+	}
+	front, err := frontHandler(ctx, cfg, eng, logger)
+	if err != nil {
+		return err
+	}
+	if err := scripts.start(cfg, sopts, eng); err != nil {
+		return err
+	}
+	front = scripts.handler(front)
+	return serveHTTP(ctx, cfg, front, logger, c.stdout)
 }
 
 // tuneGC sets the collector for a gateway's allocation pattern unless the operator chose
@@ -133,11 +155,14 @@ func (c *cli) resolveConfig(f serveFlags) (config.Config, error) {
 		dst *string
 		v   string
 	}{
-		{&cfg.Listen, f.listen}, {&cfg.URL, f.url}, {&cfg.DataDir, f.data}, {&cfg.Scripts, f.scripts},
+		{&cfg.Listen, f.listen}, {&cfg.URL, f.url}, {&cfg.DataDir, f.data}, {&cfg.Scripts, f.scripts}, {&cfg.Store, f.store},
 	} {
 		if o.v != "" {
 			*o.dst = o.v
 		}
+	}
+	if f.upstream != "" {
+		cfg.Routes = append(cfg.Routes, upstreamRoute(f.upstream))
 	}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -311,10 +336,21 @@ func serveHTTP(ctx context.Context, cfg config.Config, h http.Handler, logger *s
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	fmt.Fprintf(out, "callgate listening on http://%s — open %s\n", ln.Addr(), cfg.URL)
+	scheme := "http"
+	if cfg.Server.TLSCert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(out, "callgate listening on %s://%s — open %s\n", scheme, ln.Addr(), cfg.URL)
 	logger.Info("serving", "listen", ln.Addr().String(), "url", cfg.URL, "scripts", cfg.Scripts, "data", cfg.DataDir)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if cfg.Server.TLSCert != "" {
+			// ServeTLS turns HTTP/2 on (ALPN h2) next to HTTP/1.1.
+			errc <- srv.ServeTLS(ln, cfg.Server.TLSCert, cfg.Server.TLSKey)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
+	"time"
 
+	"github.com/callgate/callgate/config"
+	"github.com/callgate/callgate/engine"
+	"github.com/callgate/callgate/store"
 	"github.com/callgate/callgate/store/bolt"
+	"github.com/callgate/callgate/store/redis"
 )
 
 // defaultDataDir is where the embedded store lives unless --data says otherwise, relative to
@@ -13,9 +19,48 @@ const defaultDataDir = "data"
 // storeFileName is the embedded store's file inside the data directory.
 const storeFileName = "callgate.db"
 
-// openStore opens the embedded store in dataDir, creating the directory (0700) and the file
-// (0600) on first use. Only one process may hold it open; another gets an error saying the
-// database is locked.
-func openStore(dataDir string) (*bolt.Store, error) {
-	return bolt.Open(filepath.Join(dataDir, storeFileName))
+// openStore opens the store the setting names: "bolt" (or "") is the embedded store in
+// dataDir, creating the directory (0700) and the file (0600) on first use; only one process
+// may hold it open, another gets an error saying the database is locked. A redis:// URL
+// (rediss://, redis+sentinel://, redis+cluster://) opens the shared Redis store with rc's
+// prefix, pool and timeouts; it does not wait for Redis to answer.
+func openStore(setting, dataDir string, rc config.RedisConfig) (store.Store, error) {
+	if setting == "" || setting == config.StoreBolt {
+		return bolt.Open(filepath.Join(dataDir, storeFileName))
+	}
+	if err := config.ValidateStoreURL(setting); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return redis.Open(redis.Options{
+		URL: setting, KeyPrefix: rc.KeyPrefix, PoolSize: rc.PoolSize, MinIdleConns: rc.MinIdleConns,
+		DialTimeout: time.Duration(rc.DialTimeout), ReadTimeout: time.Duration(rc.ReadTimeout),
+		WriteTimeout: time.Duration(rc.WriteTimeout), PoolTimeout: time.Duration(rc.PoolTimeout),
+	})
+}
+
+// storeName says where a store keeps its data, for messages: the embedded file's path, or
+// the Redis key prefix.
+func storeName(s store.Store) string {
+	switch s := s.(type) {
+	case *bolt.Store:
+		return s.Path()
+	case *redis.Store:
+		return "Redis (keys " + s.Prefix() + "*)"
+	}
+	return "the store"
+}
+
+// securityOptions turns the security: section into the engine's options.
+func securityOptions(cfg config.Config) engine.SecurityOptions {
+	o := engine.SecurityOptions{
+		RevocationFailOpen: cfg.Security.RevocationOnStoreError != "closed",
+		FailureWindow:      time.Duration(cfg.Security.SigninFailureWindow),
+	}
+	if p := cfg.Security.SigninMaxFailuresPerUsername; p != nil {
+		o.MaxFailuresPerUsername = *p
+	}
+	if p := cfg.Security.SigninMaxFailuresPerAddress; p != nil {
+		o.MaxFailuresPerAddress = *p
+	}
+	return o
 }

@@ -19,8 +19,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/term"
 
+	"github.com/callgate/callgate/config"
 	"github.com/callgate/callgate/store"
-	"github.com/callgate/callgate/store/bolt"
 )
 
 // defaultBcryptCost matches what NextAuth example apps use (bcrypt.hash(pw, 10)), so hashes
@@ -127,7 +127,7 @@ func (c *cli) usersAdd(ctx context.Context, args []string) error {
 		return c.usageError(fs, usersAddUsage, "--email %q: not an e-mail address", *email)
 	}
 
-	return withStore(*dataDir, func(s *bolt.Store) error {
+	return withStore(dataDir, func(s store.Store) error {
 		// Refuse a taken username or e-mail before asking for a password that would be
 		// thrown away. CreateUser still enforces uniqueness if another process races us.
 		if err := refuseTaken(ctx, s, "username", store.UserQuery{Username: *username}, *username); err != nil {
@@ -162,7 +162,7 @@ func (c *cli) usersAdd(ctx context.Context, args []string) error {
 }
 
 // refuseTaken returns an error naming the field when a user matching q exists.
-func refuseTaken(ctx context.Context, s *bolt.Store, field string, q store.UserQuery, value string) error {
+func refuseTaken(ctx context.Context, s store.Users, field string, q store.UserQuery, value string) error {
 	u, err := s.FindUser(ctx, q)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -248,11 +248,11 @@ func (c *cli) usersImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("import %s: nothing imported: %w", file, err)
 	}
-	return withStore(*dataDir, func(s *bolt.Store) error {
+	return withStore(dataDir, func(s store.Store) error {
 		if err := s.ImportUsers(ctx, users); err != nil {
 			return fmt.Errorf("import %s: nothing imported: %w", file, err)
 		}
-		fmt.Fprintf(c.stdout, "imported %d %s into %s\n", len(users), plural(len(users), "user", "users"), s.Path())
+		fmt.Fprintf(c.stdout, "imported %d %s into %s\n", len(users), plural(len(users), "user", "users"), storeName(s))
 		return nil
 	})
 }
@@ -279,7 +279,7 @@ func (c *cli) usersList(ctx context.Context, args []string) error {
 		return c.usageError(fs, usersListUsage, "unexpected argument %q", rest[0])
 	}
 	var users []store.User
-	err = withStore(*dataDir, func(s *bolt.Store) error {
+	err = withStore(dataDir, func(s store.Store) error {
 		var listErr error
 		users, listErr = s.ListUsers(ctx)
 		return listErr
@@ -355,7 +355,7 @@ func (c *cli) usersDelete(ctx context.Context, args []string) error {
 		return c.usageError(fs, usersDeleteUsage, "give exactly one of --id, --username or --email")
 	}
 
-	return withStore(*dataDir, func(s *bolt.Store) error {
+	return withStore(dataDir, func(s store.Store) error {
 		u, err := s.FindUser(ctx, q)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("no user with %s %q", field, value)
@@ -371,15 +371,26 @@ func (c *cli) usersDelete(ctx context.Context, args []string) error {
 	})
 }
 
-// dataFlag defines --data on fs.
-func dataFlag(fs *flag.FlagSet) *string {
-	return fs.String("data", defaultDataDir, "`DIR` holding "+storeFileName+" (created if missing)")
+// storeLocation is where a CLI command finds the store: --data for the embedded store,
+// --store (or CALLGATE_STORE) for Redis, and --key-prefix.
+type storeLocation struct {
+	data, store, keyPrefix *string
 }
 
-// withStore opens the store in dataDir, runs fn and closes the store, so the file lock is
+// dataFlag defines --data, --store and --key-prefix on fs.
+func dataFlag(fs *flag.FlagSet) storeLocation {
+	return storeLocation{
+		data:      fs.String("data", defaultDataDir, "`DIR` holding "+storeFileName+" (created if missing)"),
+		store:     fs.String("store", os.Getenv("CALLGATE_STORE"), "store: bolt (default, in --data) or a redis:// URL (env CALLGATE_STORE)"),
+		keyPrefix: fs.String("key-prefix", "callgate", "Redis key prefix of the gateway (redis.key_prefix)"),
+	}
+}
+
+// withStore opens the store, runs fn and closes the store, so the embedded file's lock is
 // released before the command returns (a `serve` started next can open it).
-func withStore(dataDir string, fn func(*bolt.Store) error) (err error) {
-	s, err := openStore(dataDir)
+func withStore(loc storeLocation, fn func(store.Store) error) (err error) {
+	rc := config.RedisConfig{KeyPrefix: *loc.keyPrefix, DialTimeout: config.Duration(2 * time.Second)}
+	s, err := openStore(*loc.store, *loc.data, rc)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/callgate/callgate/config"
 	"github.com/callgate/callgate/store"
 )
 
@@ -48,7 +49,7 @@ func mustRunUsers(t *testing.T, stdin string, args ...string) string {
 // the next command can open it.
 func storedUsers(t *testing.T, dataDir string) []store.User {
 	t.Helper()
-	s, err := openStore(dataDir)
+	s, err := openStore(config.StoreBolt, dataDir, config.RedisConfig{})
 	if err != nil {
 		t.Fatalf("openStore(%s): %v", dataDir, err)
 	}

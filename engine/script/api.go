@@ -34,6 +34,27 @@ type Options struct {
 	Timeouts Timeouts
 	// MaxCallStackSize bounds JS recursion; 0 means 1000.
 	MaxCallStackSize int
+	// MaxResultBytes bounds the JSON size of what a callback returns (the token jwt builds,
+	// the session body, authorize's user); 0 means 64 KiB. A larger result fails the call
+	// with KindLimit.
+	MaxResultBytes int
+	// HeapGuard, when set, interrupts the callbacks running while the process heap is past
+	// its ceiling. One guard serves every generation of a process.
+	HeapGuard *HeapGuard
+	// Fetch configures the fetch global. With no allowed host every fetch is refused.
+	Fetch FetchOptions
+	// Observer, when set, is told about every call and every wait for a runtime (metrics).
+	Observer Observer
+}
+
+// Observer receives measurements from the script host. Implementations must be safe for
+// concurrent use and fast: they run on the call path.
+type Observer interface {
+	// ObserveCall is told about every finished call: the callback name ("callbacks.jwt",
+	// "authorize", "events.signIn"), its duration and its error (nil, or an *Error).
+	ObserveCall(callback string, d time.Duration, err error)
+	// ObservePoolWait is told how long a call waited to get a runtime.
+	ObservePoolWait(d time.Duration)
 }
 
 // Timeouts are call deadlines. PerCallback keys are "authorize", "signIn", "jwt",
@@ -54,12 +75,14 @@ type Config struct {
 	Theme            Theme
 }
 
-// Provider is one sign-in method. Type is "credentials" for now.
+// Provider is one sign-in method: Type is "credentials", "oauth" or "oidc".
 type Provider struct {
 	ID          string // defaults to the type ("credentials")
 	Name        string // defaults to "Credentials"
 	Type        string
 	Credentials []CredentialField // in declaration order
+	// OAuth is set for "oauth" and "oidc" providers (oauth_providers.go).
+	OAuth *OAuthProvider
 }
 
 // CredentialField is one input of a credentials provider's form
@@ -115,6 +138,9 @@ const (
 	KindInvalidResult
 	// KindInternal: stack overflow, a host panic, or a runtime that could not be had.
 	KindInternal
+	// KindLimit: the call passed a limit other than its deadline: the heap ceiling, or a
+	// result larger than MaxResultBytes.
+	KindLimit
 )
 
 func (k ErrorKind) String() string {
@@ -127,6 +153,8 @@ func (k ErrorKind) String() string {
 		return "invalid result"
 	case KindInternal:
 		return "internal"
+	case KindLimit:
+		return "limit"
 	}
 	return "unknown"
 }

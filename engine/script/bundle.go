@@ -44,10 +44,12 @@ export default b;
 export const users = s.users;
 export default s;
 `,
+	// The test API; importing it outside `gateway test` throws at load.
+	"callgate/test": testModuleSource,
 }
 
 // builtinList is the sorted list of builtinModules, for error messages.
-const builtinList = `"callgate/providers/credentials", "bcryptjs", "callgate/store"`
+const builtinList = `"callgate/providers/credentials", "callgate/providers/oauth", "callgate/providers/oidc", "callgate/providers/<preset>" (github, google, azure-ad, microsoft-entra-id, gitlab, keycloak, auth0), "bcryptjs", "callgate/store", "callgate/test" (tests only)`
 
 // goSupported lowers what goja cannot run. goja has classes (with private members and static
 // blocks), arrows, destructuring, spread, async/await, optional chaining, nullish coalescing
@@ -90,7 +92,7 @@ func buildBundle(dir, entry string) (*bundle, error) {
 				if args.Kind == api.ResolveEntryPoint {
 					return api.OnResolveResult{Path: entryAbs}, nil
 				}
-				if _, ok := builtinModules[args.Path]; ok {
+				if _, ok := builtinSource(args.Path); ok {
 					return api.OnResolveResult{Path: args.Path, Namespace: builtinNamespace}, nil
 				}
 				if args.Namespace == builtinNamespace {
@@ -115,7 +117,7 @@ func buildBundle(dir, entry string) (*bundle, error) {
 				return api.OnResolveResult{Path: res.Path, Namespace: "file"}, nil
 			})
 			build.OnLoad(api.OnLoadOptions{Filter: ".*", Namespace: builtinNamespace}, func(args api.OnLoadArgs) (api.OnLoadResult, error) {
-				src := builtinModules[args.Path]
+				src, _ := builtinSource(args.Path)
 				return api.OnLoadResult{Contents: &src, Loader: api.LoaderJS}, nil
 			})
 		},

@@ -98,7 +98,15 @@ func (g *Generation) Event(ctx context.Context, name string, arg map[string]any)
 // clean call. Even a plain throw discards it: the script may have changed module or global
 // state half-way, and a fresh runtime costs about 0.4 ms against about 20 µs for a call, a
 // price paid only on failures.
-func (g *Generation) invoke(ctx context.Context, name, fnName string, args func(*vm) []goja.Value, use func(*vm, goja.Value) (any, error)) (any, error) {
+func (g *Generation) invoke(ctx context.Context, name, fnName string, args func(*vm) []goja.Value, use func(*vm, goja.Value) (any, error)) (result any, err error) {
+	if g.observer != nil {
+		start := time.Now()
+		defer func() { g.observer.ObserveCall(name, time.Since(start), err) }()
+	}
+	if !g.Acquire() {
+		return nil, &Error{Callback: name, Kind: KindInternal, Message: "no runtime", Err: errClosed}
+	}
+	defer g.Release()
 	v, err := g.pool.acquire(ctx, g)
 	if err != nil {
 		var se *Error
@@ -209,10 +217,14 @@ func (v *vm) run(ctx context.Context, name string, timeout time.Duration, f func
 	defer cancel()
 	c := &callState{ctx: ctx, name: name, loop: newEventLoop(), unhandled: map[*goja.Promise]struct{}{}}
 	v.call = c
+	untrack := func() bool { return false }
+	if h := v.gen.heap; h != nil {
+		untrack = h.track(c, v.rt)
+	}
 	stop := context.AfterFunc(ctx, func() { v.rt.Interrupt(ctx.Err()) })
 	defer func() {
-		if !stop() {
-			// The interrupt fired (or is firing): the runtime may carry it into its next call.
+		if !stop() || untrack() {
+			// An interrupt fired (or is firing): the runtime may carry it into its next call.
 			v.broken = true
 		}
 		c.loop.close()
@@ -285,7 +297,12 @@ func (v *vm) run(ctx context.Context, name string, timeout time.Duration, f func
 // toError classifies an error returned by goja.
 func (v *vm) toError(ctx context.Context, name string, err error) *Error {
 	var ie *goja.InterruptedError
-	if errors.As(err, &ie) || ctx.Err() != nil {
+	if errors.As(err, &ie) && ie.Value() == errHeapLimit {
+		e := &Error{Callback: name, Kind: KindLimit, Message: "interrupted: " + errHeapLimit.Error(), Err: errHeapLimit}
+		v.locate(e, ie.Stack())
+		return e
+	}
+	if ie != nil || ctx.Err() != nil {
 		e := v.timeoutError(ctx, name)
 		if ie != nil {
 			// Point at the line the callback was running when the deadline struck, so a
@@ -408,9 +425,15 @@ func (v *vm) exportJSON(val goja.Value) (any, error) {
 	if isNullish(val) {
 		return nil, nil
 	}
+	budget := v.gen.maxResult
 	if !isObject(val) {
 		switch x := val.Export().(type) {
-		case string, bool:
+		case string:
+			if len(x) > budget {
+				return nil, v.resultTooLarge()
+			}
+			return x, nil
+		case bool:
 			return x, nil
 		case int64:
 			return float64(x), nil
@@ -421,8 +444,11 @@ func (v *vm) exportJSON(val goja.Value) (any, error) {
 			return x, nil
 		}
 	}
-	if out, ok := v.exportPlain(val, 0); ok {
+	if out, ok := v.exportPlain(val, 0, &budget); ok {
 		return out, nil
+	}
+	if budget < 0 {
+		return nil, v.resultTooLarge()
 	}
 	s, err := v.stringify(v.jsonObj, val)
 	if err != nil {
@@ -431,11 +457,24 @@ func (v *vm) exportJSON(val goja.Value) (any, error) {
 	if isNullish(s) {
 		return nil, nil
 	}
+	str := s.String()
+	if len(str) > v.gen.maxResult {
+		return nil, v.resultTooLarge()
+	}
 	var out any
-	if err := json.Unmarshal([]byte(s.String()), &out); err != nil {
+	if err := json.Unmarshal([]byte(str), &out); err != nil {
 		return nil, fmt.Errorf("decode result: %w", err)
 	}
 	return out, nil
+}
+
+// resultTooLarge is the error of a result past MaxResultBytes. The caller fills Callback.
+func (v *vm) resultTooLarge() *Error {
+	name := ""
+	if v.call != nil {
+		name = v.call.name
+	}
+	return &Error{Callback: name, Kind: KindLimit, Message: fmt.Sprintf("the result is larger than the %d-byte limit (script.max_result_bytes)", v.gen.maxResult)}
 }
 
 // exportPlainDepth bounds the direct walk; deeper values (and cycles) take JSON.stringify.
@@ -448,13 +487,20 @@ const exportPlainMaxArray = 1 << 16
 // JSON.stringify + encoding/json would give. It reports false for anything where the two
 // could differ (toJSON, Dates, class instances, wrappers, BigInt, deep nesting), and the
 // caller then takes the JSON.stringify path.
-func (v *vm) exportPlain(val goja.Value, depth int) (any, bool) {
+func (v *vm) exportPlain(val goja.Value, depth int, budget *int) (any, bool) {
+	*budget -= 8 // a rough JSON size: enough to stop runaway results early
+	if *budget < 0 {
+		return nil, false
+	}
 	o, ok := val.(*goja.Object)
 	if !ok {
 		switch x := val.Export().(type) {
 		case nil:
 			return nil, true
 		case string:
+			if *budget -= len(x); *budget < 0 {
+				return nil, false
+			}
 			return x, true
 		case bool:
 			return x, true
@@ -489,7 +535,8 @@ func (v *vm) exportPlain(val goja.Value, depth int) (any, bool) {
 			if e == nil || goja.IsUndefined(e) || v.skipsInJSON(e) {
 				continue
 			}
-			x, ok := v.exportPlain(e, depth+1)
+			*budget -= len(k)
+			x, ok := v.exportPlain(e, depth+1, budget)
 			if !ok {
 				return nil, false
 			}
@@ -510,7 +557,7 @@ func (v *vm) exportPlain(val goja.Value, depth int) (any, bool) {
 			if e == nil || goja.IsUndefined(e) || v.skipsInJSON(e) {
 				continue // null in JSON
 			}
-			x, ok := v.exportPlain(e, depth+1)
+			x, ok := v.exportPlain(e, depth+1, budget)
 			if !ok {
 				return nil, false
 			}

@@ -231,8 +231,11 @@ func (g *Generation) readProvider(v *vm, val goja.Value, i int) (Provider, error
 	if err != nil {
 		return Provider{}, err
 	}
+	if typ == "oauth" || typ == "oidc" {
+		return g.readOAuthProvider(v, o, where, typ)
+	}
 	if typ != "credentials" {
-		return Provider{}, g.configError(`%s.type must be "credentials" (the only provider type supported), got %q`, where, typ)
+		return Provider{}, g.configError(`%s.type must be "credentials", "oauth" or "oidc", got %q`, where, typ)
 	}
 	p := Provider{Type: typ, ID: "credentials", Name: "Credentials"}
 	if s, err := g.optionalString(v, o, where+".id", "id"); err != nil {
@@ -346,6 +349,9 @@ func (v *vm) bind() error {
 			}
 			if fn, ok := goja.AssertFunction(po.Get("authorize")); ok {
 				v.fns["authorize:"+id] = boundFn{fn: fn, this: po}
+			}
+			if fn, ok := goja.AssertFunction(po.Get("profile")); ok {
+				v.fns["profile:"+id] = boundFn{fn: fn, this: po}
 			}
 		}
 	}

@@ -62,6 +62,7 @@ type callState struct {
 	truncated  bool
 	unhandled  map[*goja.Promise]struct{}
 	jobPending func()
+	heapHit    bool // set by the HeapGuard, under its lock
 }
 
 // newVM creates a runtime, installs the globals, runs the program and hands the runtime to
@@ -105,6 +106,9 @@ func (g *Generation) newVM(ctx context.Context, inspect func(*vm) error) (v *vm,
 	bridge := rt.NewObject()
 	_ = bridge.Set("bcrypt", v.bcryptModule())
 	_ = bridge.Set("store", v.storeModule())
+	if g.testing != nil {
+		_ = bridge.Set("test", v.testModule())
+	}
 	if err := rt.GlobalObject().DefineDataProperty(bridgeGlobal, bridge, goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE); err != nil {
 		return nil, &Error{Callback: "load", Kind: KindInternal, Message: "install built-in modules", Err: err}
 	}
@@ -124,8 +128,8 @@ func (g *Generation) newVM(ctx context.Context, inspect func(*vm) error) (v *vm,
 	return v, nil
 }
 
-// installGlobals gives scripts console, process.env, crypto.randomUUID, atob and btoa, and
-// nothing else of the host.
+// installGlobals gives scripts console, process.env, crypto.randomUUID, atob, btoa and fetch,
+// and nothing else of the host.
 func (v *vm) installGlobals() error {
 	rt := v.rt
 	console := rt.NewObject()
@@ -160,7 +164,7 @@ func (v *vm) installGlobals() error {
 	g := rt.GlobalObject()
 	for name, val := range map[string]any{
 		"console": console, "process": process, "crypto": crypto,
-		"atob": v.atob, "btoa": v.btoa,
+		"atob": v.atob, "btoa": v.btoa, "fetch": v.fetch,
 	} {
 		if err := g.Set(name, val); err != nil {
 			return err

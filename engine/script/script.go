@@ -6,10 +6,19 @@
 // Values cross the boundary only as JSON-shaped copies: arguments become fresh plain JS
 // objects and results come back through JSON.stringify, so a script can never hold or
 // mutate Go memory. Scripts reach nothing of the host beyond console, process.env (the
-// operator's allow-list), crypto.randomUUID, atob/btoa and the built-in modules
-// callgate/providers/credentials, bcryptjs and callgate/store. This package must never give
-// scripts file, network or process access, never apply NextAuth defaults for a missing
-// callback (the engine does that), and never know about HTTP or cookies.
+// operator's allow-list), crypto.randomUUID, atob/btoa, fetch (to the operator's host
+// allow-list only) and the built-in modules callgate/providers/credentials, bcryptjs and
+// callgate/store. This package must never give scripts file or process access or network
+// access beyond that allow-list, never apply NextAuth defaults for a missing callback (the
+// engine does that), and never know about the gateway's HTTP routes or cookies.
+//
+// Generations are immutable; hot reload (package engine/reload) builds a new one beside the
+// live one and swaps. A retired generation drains: requests pinned to it (Acquire/Release)
+// and calls in flight finish on it, then its runtimes are released.
+//
+// Callbacks are trusted code: goja has no per-runtime memory limit, so the limits here
+// (deadline, stack depth, result and console caps, the process-wide HeapGuard) bound
+// mistakes, not attacks.
 package script
 
 import (
@@ -31,8 +40,9 @@ import (
 
 // Defaults for Options and Timeouts left at zero.
 const (
-	defaultTimeout  = 5 * time.Second
-	defaultMaxStack = 1000
+	defaultTimeout   = 5 * time.Second
+	defaultMaxStack  = 1000
+	defaultMaxResult = 64 << 10
 )
 
 // Generation is everything built from one snapshot of the scripts directory: the compiled
@@ -49,6 +59,25 @@ type Generation struct {
 	timeouts Timeouts
 	maxStack int
 	pool     *pool
+
+	loadedAt  time.Time
+	observer  Observer
+	heap      *HeapGuard
+	maxResult int
+	fetch     *fetcher
+	testing   *testRegistry // set only for the runtimes of `gateway test`
+
+	life lifecycle
+}
+
+// lifecycle counts what holds a generation (pinned requests and calls in flight) so that a
+// retired generation releases its runtimes only once the last of them has finished.
+type lifecycle struct {
+	mu      sync.Mutex
+	refs    int
+	closing bool
+	closed  bool
+	drained chan struct{} // closed once closed is set
 }
 
 // Load bundles, compiles and validates the scripts in opts.Dir and returns a generation
@@ -73,20 +102,7 @@ func Load(ctx context.Context, opts Options) (gen *Generation, err error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Generation{
-		bundle:   b,
-		env:      opts.Env,
-		users:    opts.Users,
-		logger:   opts.Logger,
-		timeouts: opts.Timeouts,
-		maxStack: opts.MaxCallStackSize,
-	}
-	if g.logger == nil {
-		g.logger = slog.New(slog.DiscardHandler)
-	}
-	if g.maxStack <= 0 {
-		g.maxStack = defaultMaxStack
-	}
+	g := newGeneration(b, opts)
 	if g.program, err = compile(b); err != nil {
 		return nil, err
 	}
@@ -111,7 +127,35 @@ func Load(ctx context.Context, opts Options) (gen *Generation, err error) {
 		return nil, err
 	}
 	g.pool.adopt(v)
+	g.loadedAt = time.Now()
 	return g, nil
+}
+
+// newGeneration fills a generation's settings from opts, defaults applied.
+func newGeneration(b *bundle, opts Options) *Generation {
+	g := &Generation{
+		bundle:    b,
+		env:       opts.Env,
+		users:     opts.Users,
+		logger:    opts.Logger,
+		timeouts:  opts.Timeouts,
+		maxStack:  opts.MaxCallStackSize,
+		observer:  opts.Observer,
+		heap:      opts.HeapGuard,
+		maxResult: opts.MaxResultBytes,
+		life:      lifecycle{drained: make(chan struct{})},
+	}
+	if g.logger == nil {
+		g.logger = slog.New(slog.DiscardHandler)
+	}
+	if g.maxStack <= 0 {
+		g.maxStack = defaultMaxStack
+	}
+	if g.maxResult <= 0 {
+		g.maxResult = defaultMaxResult
+	}
+	g.fetch = newFetcher(opts.Fetch)
+	return g
 }
 
 // compile parses the bundle with its inline source map (and no other: a sourceMappingURL
@@ -160,8 +204,80 @@ func (g *Generation) shortHash() string { return g.bundle.hash[:12] }
 // "events.signIn", "events.signOut", "events.session", ...
 func (g *Generation) Has(name string) bool { return g.has[name] }
 
-// Close releases the idle runtimes. Calls in flight finish; later calls fail.
-func (g *Generation) Close() { g.pool.close() }
+// LoadedAt is when the generation became ready to serve.
+func (g *Generation) LoadedAt() time.Time { return g.loadedAt }
+
+// Acquire pins g for the length of one request, so that a request that started on g
+// finishes on it even when a reload retires g meanwhile. It reports false when g has
+// already been released (the caller should take the current generation again). Every
+// successful Acquire must be paired with one Release.
+func (g *Generation) Acquire() bool {
+	g.life.mu.Lock()
+	defer g.life.mu.Unlock()
+	if g.life.closed {
+		return false
+	}
+	g.life.refs++
+	return true
+}
+
+// Release ends a pin taken with Acquire.
+func (g *Generation) Release() {
+	g.life.mu.Lock()
+	defer g.life.mu.Unlock()
+	g.life.refs--
+	if g.life.refs == 0 && g.life.closing {
+		g.finishLocked()
+	}
+}
+
+func (g *Generation) finishLocked() {
+	if g.life.closed {
+		return
+	}
+	g.life.closed = true
+	g.pool.close()
+	close(g.life.drained)
+}
+
+// Retire marks g as no longer current without waiting: once every pinned request and call
+// in flight has finished, its runtimes are released and later calls fail. Until then,
+// holders of g may keep calling it.
+func (g *Generation) Retire() {
+	g.life.mu.Lock()
+	defer g.life.mu.Unlock()
+	g.life.closing = true
+	if g.life.refs == 0 {
+		g.finishLocked()
+	}
+}
+
+// Drained is closed once a retired generation has released its runtimes.
+func (g *Generation) Drained() <-chan struct{} { return g.life.drained }
+
+// Close retires g and waits until every pinned request and call in flight has finished and
+// the runtimes are released. Later calls fail. Calls have deadlines, so the wait is bounded
+// by the longest callback deadline plus whatever the pinning requests do besides.
+func (g *Generation) Close() {
+	g.Retire()
+	<-g.life.drained
+}
+
+// PoolStats describes a generation's runtime pool at one moment.
+type PoolStats struct {
+	Size  int // the pool's bound
+	Live  int // runtimes that exist (idle or in use)
+	Idle  int // runtimes waiting for a call
+	InUse int // pinned requests and calls in flight
+}
+
+// PoolStats returns the pool's current occupancy.
+func (g *Generation) PoolStats() PoolStats {
+	g.life.mu.Lock()
+	refs := g.life.refs
+	g.life.mu.Unlock()
+	return PoolStats{Size: cap(g.pool.slots), Live: len(g.pool.slots), Idle: len(g.pool.idle), InUse: refs}
+}
 
 // timeout is the deadline of one call: "callbacks.jwt" looks up "jwt", "authorize" and
 // "events.signIn" look up themselves.
@@ -221,6 +337,12 @@ func (p *pool) acquire(ctx context.Context, g *Generation) (*vm, error) {
 		return v, nil
 	default:
 	}
+	waitStart := time.Now()
+	defer func() {
+		if g.observer != nil {
+			g.observer.ObservePoolWait(time.Since(waitStart))
+		}
+	}()
 	select {
 	case v := <-p.idle:
 		return v, nil

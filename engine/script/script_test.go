@@ -390,7 +390,7 @@ func TestAuthorizeResults(t *testing.T) {
 			"id": "hash", "h1ok": true, "h2ok": true, "wrong": false, "rounds": []any{4.0, 5.0, 6.0}, "viaCallback": true}},
 		{name: "env", creds: map[string]any{"mode": "env"}, want: map[string]any{"id": "env", "keys": []any{"ALLOWED"}, "value": "yes"}},
 		{name: "globals", creds: map[string]any{"mode": "globals"}, want: map[string]any{
-			"id": "globals", "require": "undefined", "fs": "undefined", "bridge": "undefined", "fetch": "undefined",
+			"id": "globals", "require": "undefined", "fs": "undefined", "bridge": "undefined", "fetch": "function",
 			"uuid": 36.0, "b64": "aOlsbG8=", "unb64": "héllo", "frozenEnv": true}},
 		{name: "unknown query key", creds: map[string]any{"mode": "find-bad"}, kind: KindThrown, msg: `unknown query field "nickname"`},
 		{name: "find by id", creds: map[string]any{"mode": "find-id", "id": "65f0c0ffee0000000000a11c"}, want: map[string]any{
@@ -742,7 +742,8 @@ func TestExportMatchesJSON(t *testing.T) {
 			if err := json.Unmarshal([]byte(s.String()), &want); err != nil {
 				t.Fatal(err)
 			}
-			plain, ok := v.exportPlain(val, 0)
+			budget := 1 << 30
+			plain, ok := v.exportPlain(val, 0, &budget)
 			if ok != tc.plain {
 				t.Fatalf("exportPlain handled it: got %v, want %v", ok, tc.plain)
 			}

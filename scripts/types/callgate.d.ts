@@ -114,6 +114,31 @@ export interface CredentialsOptions<C extends Record<string, CredentialInput> = 
 
 export type Provider = CredentialsConfig<any>;
 
+/** The request the `authorized` callback decides: a read-only copy. */
+export interface AuthorizedRequest {
+  /** The original method (for forward-auth: X-Forwarded-Method from a trusted proxy). */
+  method: string;
+  /** The absolute URL the user asked for. */
+  url: string;
+  path: string;
+  /** Query parameters; the first value when one is repeated. */
+  query: Record<string, string>;
+  /** Header names lower-cased, repeated values joined with ", ". */
+  headers: Record<string, string>;
+  /** The client address (behind a trusted proxy: from X-Forwarded-For). */
+  ip: string;
+  /** The matched route's name ("" for forward-auth requests that match no route). */
+  route: string;
+}
+
+/** An `authorized` result that allows the request and adds to what the app receives. */
+export interface AuthorizedResult {
+  /** Extra upstream headers (and forward-auth response headers). */
+  headers?: Record<string, string>;
+  /** Extra claims in the assertion JWT. */
+  claims?: Record<string, unknown>;
+}
+
 export interface CallbacksOptions {
   /**
    * Runs after authorize. Return true to continue, false to refuse (AccessDenied), or a URL
@@ -131,6 +156,19 @@ export interface CallbacksOptions {
    * other origins. Default: same-origin URLs only.
    */
   redirect?: (params: { url: string; baseUrl: string }) => Awaitable<string>;
+  /**
+   * Decides every request to a protected route (reverse proxy and forward-auth), as
+   * NextAuth's middleware does. `token` is the decoded session token and `auth` the session
+   * as the `session` callback shapes it; both are null when the request is not signed in.
+   * Return true to allow, false to deny (sign-in redirect or 401 when signed out, 403 when
+   * signed in), a URL to redirect there (same site or a route host only), or an object to
+   * allow and add upstream headers and assertion claims. Default: allow when signed in.
+   */
+  authorized?: (params: {
+    auth: Session | null;
+    token: JWT | null;
+    request: AuthorizedRequest;
+  }) => Awaitable<boolean | string | AuthorizedResult>;
   /**
    * Shapes what GET /api/auth/session returns. JWT strategy: `{session, token}`; database
    * strategy: `{session, user, newSession, trigger?}`. Default: the session as is.

@@ -45,6 +45,9 @@ var (
 type Store struct {
 	db   *bbolt.DB
 	path string
+	// revocationSubs fans revocations out within this process: the file is locked by one
+	// process, so there is nobody else to tell.
+	revocationSubs *subscribers
 }
 
 var _ store.Store = (*Store)(nil)
@@ -85,7 +88,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketUsers, bucketUsersByUsername, bucketUsersByEmail} {
+		for _, name := range append([][]byte{bucketUsers, bucketUsersByUsername, bucketUsersByEmail}, sessionBuckets...) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -96,7 +99,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db, path: path}, nil
+	return &Store{db: db, path: path, revocationSubs: newSubscribers()}, nil
 }
 
 // Path returns the file the store was opened from.

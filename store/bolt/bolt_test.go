@@ -31,7 +31,7 @@ func openTemp(t *testing.T) *bolt.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.TestUsers(t, func(t *testing.T) store.Store { return openTemp(t) })
+	storetest.TestAll(t, func(t *testing.T) store.Store { return openTemp(t) })
 }
 
 func TestOpenCreatesPrivateFileAndDir(t *testing.T) {

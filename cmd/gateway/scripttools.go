@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/callgate/callgate/config"
+	"github.com/callgate/callgate/engine/script"
+)
+
+const checkUsage = `Usage: gateway check [DIR]
+
+Bundles, compiles, runs and validates the auth config in DIR (default ./scripts) exactly as
+serve does, then prints the providers and callbacks it defines. Exits non-zero with
+file:line:column on any error: use it in a pre-commit hook or CI.
+`
+
+const testUsage = `Usage: gateway test [flags] [DIR]
+
+Runs the *.test.js and *.test.ts files in DIR (default ./scripts) with the callgate/test API
+(test, describe, expect, argument builders, mockUsers) and prints one line per test, then
+"N passed, N failed". Exits non-zero when a test fails.
+
+Flags:
+`
+
+// callbackNames are what check lists, in lifecycle order.
+var callbackNames = []string{
+	"callbacks.signIn", "callbacks.redirect", "callbacks.jwt", "callbacks.session", "callbacks.authorized",
+	"events.signIn", "events.signOut", "events.createUser", "events.updateUser", "events.linkAccount", "events.session",
+}
+
+func scriptsDirArg(fs *flag.FlagSet) (string, error) {
+	switch fs.NArg() {
+	case 0:
+		return config.DefaultScripts, nil
+	case 1:
+		return fs.Arg(0), nil
+	}
+	fs.Usage()
+	return "", errUsage
+}
+
+func (c *cli) runCheck(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() { fmt.Fprint(c.stderr, checkUsage) }
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := scriptsDirArg(fs)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	gen, err := script.Load(ctx, script.Options{Dir: dir, Logger: logger, PoolSize: 1})
+	if err != nil {
+		fmt.Fprintf(c.stderr, "%s\n", describeScriptError(err))
+		return fmt.Errorf("check %s: failed", dir)
+	}
+	defer gen.Close()
+	cfg := gen.Config()
+	fmt.Fprintf(c.stdout, "%s: ok (generation %s)\n", dir, gen.Hash()[:12])
+	fmt.Fprintln(c.stdout, "providers:")
+	for _, p := range cfg.Providers {
+		fields := make([]string, len(p.Credentials))
+		for i, f := range p.Credentials {
+			fields[i] = f.Name
+		}
+		fmt.Fprintf(c.stdout, "  %s (%s, %q) fields: %s\n", p.ID, p.Type, p.Name, strings.Join(fields, ", "))
+	}
+	var defined []string
+	for _, n := range callbackNames {
+		if gen.Has(n) {
+			defined = append(defined, n)
+		}
+	}
+	sort.Strings(defined)
+	fmt.Fprintln(c.stdout, "callbacks:")
+	if len(defined) == 0 {
+		fmt.Fprintln(c.stdout, "  (none: NextAuth's defaults apply)")
+	}
+	for _, n := range defined {
+		fmt.Fprintf(c.stdout, "  %s\n", n)
+	}
+	fmt.Fprintf(c.stdout, "session: strategy %s, maxAge %s\n", cfg.Session.Strategy, cfg.Session.MaxAge)
+	return nil
+}
+
+func (c *cli) runTest(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	timeout := fs.Duration("timeout", 5*time.Second, "deadline of each test")
+	verbose := fs.Bool("v", false, "print passing tests too (failures are always printed)")
+	fs.Usage = func() {
+		fmt.Fprint(c.stderr, testUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := scriptsDirArg(fs)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	passed, failed := 0, 0
+	_, err = script.RunTests(ctx, script.Options{Dir: dir, Logger: logger, Timeouts: script.Timeouts{Default: *timeout}}, func(r script.TestResult) {
+		name := r.File + " › " + r.Name
+		if r.Passed() {
+			passed++
+			if *verbose {
+				fmt.Fprintf(c.stdout, "--- PASS: %s (%s)\n", name, fmtDuration(r.Duration))
+			}
+			return
+		}
+		failed++
+		fmt.Fprintf(c.stdout, "--- FAIL: %s (%s)\n", name, fmtDuration(r.Duration))
+		for _, line := range strings.Split(describeScriptError(r.Err), "\n") {
+			fmt.Fprintf(c.stdout, "    %s\n", line)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if passed+failed == 0 {
+		fmt.Fprintf(c.stdout, "no *.test.js or *.test.ts files in %s\n", dir)
+	}
+	fmt.Fprintf(c.stdout, "%d passed, %d failed\n", passed, failed)
+	if failed > 0 {
+		return errTestsFailed
+	}
+	return nil
+}
+
+// errTestsFailed is reported by the exit code; the output already says which failed.
+var errTestsFailed = errors.New("tests failed")
+
+func fmtDuration(d time.Duration) string {
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}

@@ -1,0 +1,51 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestStoreSettings(t *testing.T) {
+	tests := []struct {
+		yaml      string
+		wantField string // "" = valid
+	}{
+		{"", ""},
+		{"store: bolt", ""},
+		{"store: redis://127.0.0.1:6379/0", ""},
+		{"store: rediss://u:p@cache:6380/1", ""},
+		{"store: redis+sentinel://a:26379,b:26379/?master_name=m", ""},
+		{"store: redis+cluster://a:7000,b:7001", ""},
+		{"store: memcached://x:1", "store"},
+		{"store: postgres", "store"},
+		{"redis: {key_prefix: \"a{b}\"}", "redis.key_prefix"},
+		{"redis: {pool_size: -1}", "redis.pool_size"},
+		{"security: {revocation_on_store_error: maybe}", "security.revocation_on_store_error"},
+		{"security: {signin_max_failures_per_username: -1}", "security.signin_max_failures_per_username"},
+	}
+	for _, tt := range tests {
+		c, err := Parse([]byte(tt.yaml), "test.yaml")
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tt.yaml, err)
+		}
+		c.ApplyDefaults()
+		err = c.Validate()
+		var got string
+		if ce, ok := err.(*Error); ok {
+			got = ce.Field
+		} else if err != nil {
+			got = err.Error()
+		}
+		if got != tt.wantField {
+			t.Errorf("Validate(%q): got field %q (%v), want %q", tt.yaml, got, err, tt.wantField)
+		}
+	}
+	c := Config{Store: "redis://user:hunter2@cache:6379/0"}
+	c.ApplyDefaults()
+	if got := c.RedactedStore(); strings.Contains(got, "hunter2") {
+		t.Errorf("RedactedStore: got %q, want the password hidden", got)
+	}
+	if c.Redis.KeyPrefix != "callgate" || *c.Security.SigninMaxFailuresPerUsername != 5 || *c.Security.SigninMaxFailuresPerAddress != 50 || c.Security.RevocationOnStoreError != "open" {
+		t.Errorf("defaults: got %+v %+v", c.Redis, c.Security)
+	}
+}

@@ -1,0 +1,475 @@
+package proxy
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callgate/callgate/config"
+)
+
+// view is the request as the authorized callback sees it: for a proxied request the request
+// itself, for forward-auth the original request the proxy in front describes.
+type view struct {
+	method, url, path, rawQuery string
+	header                      http.Header
+	ip, route                   string
+}
+
+// toJS is the callback's plain, read-only `request` object: header names lower-cased as
+// Node gives them, query values as strings (the first when repeated).
+func (v *view) toJS() map[string]any {
+	headers := make(map[string]any, len(v.header))
+	for k, vals := range v.header {
+		headers[strings.ToLower(k)] = strings.Join(vals, ", ")
+	}
+	query := map[string]any{}
+	if v.rawQuery != "" {
+		if q, err := url.ParseQuery(v.rawQuery); err == nil {
+			for k, vals := range q {
+				query[k] = vals[0]
+			}
+		}
+	}
+	return map[string]any{
+		"method": v.method, "url": v.url, "path": v.path, "query": query,
+		"headers": headers, "ip": v.ip, "route": v.route,
+	}
+}
+
+// decision is the outcome for one request.
+type decision struct {
+	allow bool
+	// signedIn tells a refusal apart: not signed in → sign in; signed in → 403.
+	signedIn bool
+	// location is a redirect the authorized callback chose.
+	location string
+	// failed is a gateway-side failure (a callback error): 500.
+	failed bool
+	// callbackURL is where sign-in returns to: the URL the user asked for.
+	callbackURL string
+	// headers are the identity headers to add upstream (or to return to forward-auth).
+	headers http.Header
+}
+
+// decide runs the session read and the authorized callback for a request to rt.
+func (p *Proxy) decide(r *http.Request, rt *route, v *view) decision {
+	ctx := r.Context()
+	sess, err := p.o.Sessions(r)
+	if err != nil {
+		p.log.ErrorContext(ctx, "read session", "code", "SESSION_ERROR", "route", rt.Name, "error", err.Error())
+		return decision{failed: true, callbackURL: v.url}
+	}
+	d := decision{signedIn: sess != nil, callbackURL: v.url}
+	var extra map[string]any // the callback's upstream headers and claims
+	gen := p.o.Generation()
+	switch {
+	case rt.Public:
+		d.allow = true
+	case gen.Has("callbacks.authorized"):
+		arg := map[string]any{"token": nil, "auth": nil, "request": v.toJS()}
+		if sess != nil {
+			auth, err := sess.Auth(ctx, gen)
+			if err != nil {
+				p.logCallbackError(r, rt, err)
+				return decision{failed: true}
+			}
+			arg["token"], arg["auth"] = sess.Token(), auth
+		}
+		res, err := gen.Call(ctx, "callbacks.authorized", arg)
+		if err != nil {
+			p.logCallbackError(r, rt, err)
+			return decision{failed: true}
+		}
+		switch x := res.(type) {
+		case bool:
+			d.allow = x
+		case string:
+			if target, ok := p.checkedLocation(x); ok {
+				d.location = target
+			} else {
+				p.log.WarnContext(ctx, "authorized returned a redirect to another origin; refusing the request", "code", "UNSAFE_REDIRECT", "route", rt.Name, "url", x)
+			}
+		case map[string]any:
+			d.allow, extra = true, x
+		}
+	default:
+		d.allow = sess != nil
+	}
+	if d.allow && sess != nil {
+		h, err := p.identity(sess, rt, extra)
+		if err != nil {
+			p.log.ErrorContext(ctx, "build identity headers", "code", "ASSERTION_ERROR", "route", rt.Name, "error", err.Error())
+			return decision{failed: true}
+		}
+		d.headers = h
+	} else if d.allow && extra != nil {
+		d.headers = callbackHeaders(p, r, extra)
+	}
+	return d
+}
+
+func (p *Proxy) logCallbackError(r *http.Request, rt *route, err error) {
+	p.log.ErrorContext(r.Context(), "authorized callback failed; refusing the request", "code", "AUTHORIZED_CALLBACK_ERROR", "route", rt.Name, "error", err.Error())
+}
+
+// checkedLocation accepts a "/"-relative path or an absolute URL on an allowed origin.
+func (p *Proxy) checkedLocation(s string) (string, bool) {
+	if strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") && !strings.HasPrefix(s, "/\\") {
+		return s, true
+	}
+	u, err := url.Parse(s)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return "", false
+	}
+	return s, p.origins[strings.ToLower(u.Scheme+"://"+u.Host)]
+}
+
+// identity builds the headers the app receives: the configured token claims, the
+// assertion JWT, and what the authorized callback returned.
+func (p *Proxy) identity(sess Session, rt *route, extra map[string]any) (http.Header, error) {
+	tok := sess.Token()
+	h := make(http.Header, len(rt.headers)+2)
+	for _, ih := range rt.headers {
+		if v, ok := claimString(tok[ih.claim]); ok {
+			h[ih.name] = []string{v}
+		}
+	}
+	if rt.assertion && p.o.Assertion != nil {
+		jwt, err := p.assertion(sess, rt, extra)
+		if err != nil {
+			return nil, err
+		}
+		h[http.CanonicalHeaderKey(p.o.Identity.Assertion.Header)] = []string{jwt}
+	}
+	for name, values := range callbackHeaders(p, nil, extra) {
+		h[name] = values
+	}
+	return h, nil
+}
+
+// assertion returns the route's signed assertion for this session, signing a new one only
+// when the memoised one has used up three quarters of its lifetime.
+func (p *Proxy) assertion(sess Session, rt *route, extra map[string]any) (string, error) {
+	claims, _ := extra["claims"].(map[string]any)
+	key := "assertion\x00" + rt.Name
+	if len(claims) > 0 {
+		b, err := json.Marshal(claims)
+		if err != nil {
+			return "", fmt.Errorf("encode callback claims: %w", err)
+		}
+		key += "\x00" + string(b)
+	}
+	return sess.Remember(key, p.now(), func() (string, time.Time, error) {
+		tok := sess.Token()
+		c := make(map[string]any, len(p.o.Identity.Assertion.Claims)+len(claims)+3)
+		for _, name := range p.o.Identity.Assertion.Claims {
+			if v, ok := tok[name]; ok {
+				c[name] = v
+			}
+		}
+		for k, v := range claims {
+			c[k] = v
+		}
+		c["aud"] = rt.audience()
+		if sub, ok := tok["sub"]; ok {
+			c["sub"] = sub
+		}
+		if email, ok := tok["email"]; ok {
+			c["email"] = email
+		}
+		signed, exp, err := p.o.Assertion.Sign(c, sess.Expires())
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		return signed, exp.Add(-p.o.Assertion.TTL() / 4), nil
+	})
+}
+
+// audience is the assertion's aud: the route name, or "callgate" for forward-auth requests
+// that match no route.
+func (rt *route) audience() string {
+	if rt.Name == "" {
+		return "callgate"
+	}
+	return rt.Name
+}
+
+// callbackHeaders reads {headers: {...}} from the authorized callback's object. Names that
+// are not tokens, values with control characters, and headers that steer the request
+// itself are dropped.
+func callbackHeaders(p *Proxy, r *http.Request, extra map[string]any) http.Header {
+	m, _ := extra["headers"].(map[string]any)
+	if len(m) == 0 {
+		return nil
+	}
+	h := make(http.Header, len(m))
+	for name, raw := range m {
+		v, ok := claimString(raw)
+		canon := http.CanonicalHeaderKey(name)
+		if !ok || !validHeaderName(name) || reservedHeader[canon] {
+			p.log.Warn("authorized returned a header that cannot be sent; dropped", "code", "INVALID_HEADER", "header", name)
+			continue
+		}
+		h[canon] = []string{v}
+	}
+	return h
+}
+
+var reservedHeader = map[string]bool{
+	"Host": true, "Cookie": true, "Connection": true, "Content-Length": true, "Transfer-Encoding": true,
+	"Upgrade": true, "Te": true, "Trailer": true, "Keep-Alive": true, "Proxy-Connection": true,
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// claimString turns a claim into a header value: strings as they are, numbers and booleans
+// in JSON, anything else as JSON. Values with control characters are refused: a header
+// must never be split by a claim.
+func claimString(v any) (string, bool) {
+	var s string
+	switch x := v.(type) {
+	case nil:
+		return "", false
+	case string:
+		s = x
+	case float64:
+		s = strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		s = strconv.FormatBool(x)
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return "", false
+		}
+		s = string(b)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' && s[i] != '\t' || s[i] == 0x7f {
+			return "", false
+		}
+	}
+	return s, true
+}
+
+// refuse answers a request that may not pass. nginx mode never redirects: auth_request
+// accepts only 2xx, 401 and 403, and nginx's error_page turns 401 into the sign-in redirect.
+func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, d decision, nginx bool) {
+	w.Header().Set("Cache-Control", "no-store")
+	switch {
+	case d.failed:
+		writePage(w, r, http.StatusInternalServerError, "Something went wrong", "The gateway could not decide this request. Try again in a moment.")
+	case d.location != "":
+		if nginx {
+			w.Header().Set("X-Callgate-Location", d.location)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		http.Redirect(w, r, d.location, http.StatusFound)
+	case d.signedIn:
+		writePage(w, r, http.StatusForbidden, "Access denied", "You are signed in, but not allowed to see this page.")
+	default:
+		signIn := p.o.SignInURL + "?callbackUrl=" + url.QueryEscape(d.callbackURL)
+		if !nginx && wantsHTML(r) {
+			http.Redirect(w, r, signIn, http.StatusFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="callgate"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		b, _ := json.Marshal(map[string]string{"error": "unauthorized", "signInUrl": signIn})
+		_, _ = w.Write(b)
+	}
+}
+
+func wantsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// writePage writes a small HTML page for browsers, JSON for everyone else.
+func writePage(w http.ResponseWriter, r *http.Request, status int, title, detail string) {
+	if wantsHTML(r) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>%d %s</title>`+
+			`<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}</style></head>`+
+			`<body><h1>%s</h1><p>%s</p><p><small>HTTP %d · callgate</small></p></body></html>`,
+			status, html.EscapeString(title), html.EscapeString(title), html.EscapeString(detail), status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	b, _ := json.Marshal(map[string]string{"error": strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), "message": title})
+	_, _ = w.Write(b)
+}
+
+// isTrusted reports whether remoteAddr is a configured trusted proxy.
+func (p *Proxy) isTrusted(remoteAddr string) bool {
+	if len(p.trusted) == 0 {
+		return false
+	}
+	ip := net.ParseIP(hostOnly(remoteAddr))
+	return ip != nil && p.inTrusted(ip)
+}
+
+func (p *Proxy) inTrusted(ip net.IP) bool {
+	for _, n := range p.trusted {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func hostOnly(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+// clientIP is the peer address, or, when the peer is a trusted proxy, the right-most
+// address in X-Forwarded-For (else Forwarded for=) that is not itself a trusted proxy.
+func (p *Proxy) clientIP(r *http.Request) string {
+	peer := hostOnly(r.RemoteAddr)
+	if !p.isTrusted(r.RemoteAddr) {
+		return peer
+	}
+	var chain []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		for _, part := range strings.Split(v, ",") {
+			chain = append(chain, strings.TrimSpace(part))
+		}
+	}
+	if len(chain) == 0 {
+		for _, el := range forwardedElements(r.Header) {
+			if f := el["for"]; f != "" {
+				chain = append(chain, strings.Trim(hostOnly(strings.Trim(f, `"`)), "[]"))
+			}
+		}
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		ip := net.ParseIP(chain[i])
+		if ip == nil {
+			break
+		}
+		if !p.inTrusted(ip) || i == 0 {
+			return chain[i]
+		}
+	}
+	return peer
+}
+
+// forwardedElements parses RFC 7239 Forwarded headers into one map per element.
+func forwardedElements(h http.Header) []map[string]string {
+	var out []map[string]string
+	for _, v := range h.Values("Forwarded") {
+		for _, el := range strings.Split(v, ",") {
+			m := map[string]string{}
+			for _, pair := range strings.Split(el, ";") {
+				k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
+				if ok {
+					m[strings.ToLower(k)] = strings.Trim(val, `"`)
+				}
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// stripper removes identity headers a client sent.
+type stripper struct {
+	exact    map[string]bool
+	prefixes []string // canonical form
+}
+
+func newStripper(id config.IdentityConfig, routes []config.Route) stripper {
+	s := stripper{exact: map[string]bool{}}
+	for name := range id.Headers {
+		s.exact[http.CanonicalHeaderKey(name)] = true
+	}
+	for _, rt := range routes {
+		for name := range rt.Headers {
+			s.exact[http.CanonicalHeaderKey(name)] = true
+		}
+	}
+	s.exact[http.CanonicalHeaderKey(id.Assertion.Header)] = true
+	if id.Assertion.Header == "" {
+		s.exact[config.DefaultAssertionHeader] = true
+	}
+	for _, pre := range id.StripPrefixes {
+		s.prefixes = append(s.prefixes, strings.ToLower(pre))
+	}
+	return s
+}
+
+// clean deletes every header that names an identity header, also when spelt with
+// underscores (X_Callgate_User), which some app servers read as dashes.
+func (s stripper) clean(h http.Header) {
+	for name := range h {
+		norm := http.CanonicalHeaderKey(strings.ReplaceAll(name, "_", "-"))
+		if s.exact[norm] {
+			delete(h, name)
+			continue
+		}
+		lower := strings.ToLower(norm)
+		for _, pre := range s.prefixes {
+			if strings.HasPrefix(lower, pre) {
+				delete(h, name)
+				break
+			}
+		}
+	}
+}
+
+// stripCookies removes the gateway's cookies from the Cookie header.
+func stripCookies(h http.Header, prefixes []string) {
+	lines := h.Values("Cookie")
+	if len(lines) == 0 || len(prefixes) == 0 {
+		return
+	}
+	var kept []string
+	for _, line := range lines {
+		for _, part := range strings.Split(line, ";") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			name, _, _ := strings.Cut(part, "=")
+			gateway := false
+			for _, pre := range prefixes {
+				if strings.HasPrefix(name, pre) {
+					gateway = true
+					break
+				}
+			}
+			if !gateway {
+				kept = append(kept, part)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		h.Del("Cookie")
+		return
+	}
+	h["Cookie"] = []string{strings.Join(kept, "; ")}
+}
