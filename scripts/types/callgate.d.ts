@@ -112,7 +112,62 @@ export interface CredentialsOptions<C extends Record<string, CredentialInput> = 
   authorize: CredentialsConfig<C>["authorize"];
 }
 
-export type Provider = CredentialsConfig<any>;
+/** An endpoint: a URL, or a URL with extra query/body parameters. */
+export type EndpointOption = string | { url?: string; params?: Record<string, string | number | boolean> };
+
+/** Options of the OAuth 2 / OpenID Connect provider modules (callgate/providers/oauth, oidc and the presets). */
+export interface OAuthOptions<P extends Profile = Profile> {
+  /** Provider id, used in /api/auth/signin/<id> and /api/auth/callback/<id>. */
+  id?: string;
+  /** Shown on the sign-in button. */
+  name?: string;
+  clientId: string | undefined;
+  clientSecret?: string;
+  /** OpenID Connect issuer: endpoints and signing keys are discovered from it. */
+  issuer?: string;
+  /** An explicit discovery document URL, when it is not at <issuer>/.well-known/openid-configuration. */
+  wellKnown?: string;
+  /** Where the browser is sent; `params` (scope, prompt, ...) are added to the URL. */
+  authorization?: EndpointOption;
+  token?: EndpointOption;
+  userinfo?: EndpointOption;
+  /** Read the profile from the validated ID token (always on for type "oidc"). */
+  idToken?: boolean;
+  /** Default ["state"] for oauth, ["pkce", "state", "nonce"] for oidc and its presets. */
+  checks?: ("state" | "pkce" | "nonce" | "none")[] | "state" | "pkce" | "nonce" | "none";
+  client?: { token_endpoint_auth_method?: "client_secret_basic" | "client_secret_post" };
+  /** Maps the provider's profile (ID token claims or userinfo) to the user. Must return an id. */
+  profile?: (profile: P, tokens: TokenSet) => Awaitable<User>;
+  /** Link a new provider account to an existing user with the same e-mail instead of OAuthAccountNotLinked. */
+  allowDangerousEmailAccountLinking?: boolean;
+  /**
+   * Gateway-owned access-token refresh: when account.expires_at has passed, the gateway
+   * refreshes once (safely under parallel requests) and calls jwt with trigger "refresh" and
+   * the new account. gracePeriod (seconds, default 300) keeps the session while the provider
+   * cannot be reached.
+   */
+  refresh?: boolean | { gracePeriod?: number };
+}
+
+/** The provider's token response, with expires_in turned into expires_at. */
+export interface TokenSet {
+  access_token?: string;
+  token_type?: string;
+  id_token?: string;
+  refresh_token?: string;
+  expires_at?: number;
+  scope?: string;
+  [key: string]: unknown;
+}
+
+export type OAuthConfig<P extends Profile = Profile> = OAuthOptions<P> & {
+  id: string;
+  name: string;
+  type: "oauth" | "oidc";
+  options?: OAuthOptions<P>;
+};
+
+export type Provider = CredentialsConfig<any> | OAuthConfig<any>;
 
 /** The request the `authorized` callback decides: a read-only copy. */
 export interface AuthorizedRequest {
@@ -190,7 +245,7 @@ export interface CallbacksOptions {
     user?: User | AdapterUser;
     account?: Account | null;
     profile?: Profile;
-    trigger?: "signIn" | "signUp" | "update";
+    trigger?: "signIn" | "signUp" | "update" | "refresh";
     isNewUser?: boolean;
     session?: any;
   }) => Awaitable<JWT | null | undefined>;

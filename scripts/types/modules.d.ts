@@ -9,6 +9,60 @@ declare module "callgate/providers/credentials" {
   ): CredentialsConfig<C>;
 }
 
+declare module "callgate/providers/oauth" {
+  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  /** Builds a plain OAuth 2 provider: authorization, token and userinfo URLs. */
+  export default function OAuth(options: Partial<OAuthOptions>): OAuthConfig;
+}
+
+declare module "callgate/providers/oidc" {
+  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  /** Builds a generic OpenID Connect provider: issuer (or wellKnown), clientId, clientSecret. */
+  export default function OIDC(options: Partial<OAuthOptions>): OAuthConfig;
+}
+
+declare module "callgate/providers/github" {
+  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  /** Builds GitHub (OAuth app). enterprise.baseUrl for GitHub Enterprise Server. */
+  export default function GitHub(options: Partial<OAuthOptions>  & { enterprise?: { baseUrl?: string } }): OAuthConfig;
+}
+
+declare module "callgate/providers/google" {
+  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  /** Builds Google (OpenID Connect). */
+  export default function Google(options: Partial<OAuthOptions>): OAuthConfig;
+}
+
+declare module "callgate/providers/azure-ad" {
+  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  /** Builds Microsoft Entra ID under its old name; tenantId is required. */
+  export default function AzureAD(options: Partial<OAuthOptions>  & { tenantId?: string }): OAuthConfig;
+}
+
+declare module "callgate/providers/microsoft-entra-id" {
+  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  /** Builds Microsoft Entra ID; tenantId or issuer is required. */
+  export default function MicrosoftEntraID(options: Partial<OAuthOptions>  & { tenantId?: string }): OAuthConfig;
+}
+
+declare module "callgate/providers/gitlab" {
+  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  /** Builds GitLab (OAuth). baseUrl for self-managed GitLab. */
+  export default function GitLab(options: Partial<OAuthOptions>  & { baseUrl?: string }): OAuthConfig;
+}
+
+declare module "callgate/providers/keycloak" {
+  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  /** Builds Keycloak; issuer is https://<host>/realms/<realm>. */
+  export default function Keycloak(options: Partial<OAuthOptions>): OAuthConfig;
+}
+
+declare module "callgate/providers/auth0" {
+  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  /** Builds Auth0; issuer is https://<tenant>.<region>.auth0.com/. */
+  export default function Auth0(options: Partial<OAuthOptions>): OAuthConfig;
+}
+
 declare module "bcryptjs" {
   type Callback<T> = (err: Error | null, result: T) => void;
   /** Checks a password against a $2a$, $2b$ or $2y$ hash. A malformed hash gives false. */
