@@ -124,7 +124,7 @@ provide_redis() {
 # --- Ory Hydra, the OpenID Connect provider of the OAuth end-to-end tests -----------------------
 # Built from testdata/hydra (a module of its own, pinned to v2.3.0) into testdata/hydra/bin, and
 # only when missing or older than that module's go.sum. The build needs cgo (SQLite, for Hydra's
-# in-memory database): about 4 minutes on 2 cores with a cold Go cache.
+# in-memory database) and prints how long it took.
 build_hydra() {
   local dir=testdata/hydra bin=testdata/hydra/bin/hydra
   if [[ -x $bin && $bin -nt $dir/go.sum ]]; then
