@@ -278,6 +278,7 @@ func (e *Engine) exchange(ctx context.Context, p script.Provider, ep *providerEn
 		if err != nil {
 			return nil, nil, err
 		}
+		e.fillProfileEmail(pctx, p, tok, profile)
 	}
 	return tokens, profile, nil
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callgate/callgate/engine/clientaddr"
 	"github.com/callgate/callgate/store"
 )
 
@@ -27,6 +28,9 @@ type SecurityOptions struct {
 	MaxFailuresPerAddress  int
 	// FailureWindow is the counting window and cool-down. 0 means 15 minutes.
 	FailureWindow time.Duration
+	// Addresses finds a sign-in's client address behind trusted proxies (the reverse
+	// proxy's proxy.trusted_proxies). nil counts the TCP peer.
+	Addresses *clientaddr.Resolver
 }
 
 // ErrStoreUnavailable is returned (wrapped) when a session check needs the store and cannot

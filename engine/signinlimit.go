@@ -43,7 +43,7 @@ func (e *Engine) limitCounters(a *authRequest) []limitCounter {
 		}
 	}
 	if o.MaxFailuresPerAddress > 0 {
-		cs = append(cs, limitCounter{"signin-failures:addr:" + clientAddress(a.r), int64(o.MaxFailuresPerAddress), false})
+		cs = append(cs, limitCounter{"signin-failures:addr:" + e.stored.clientAddress(a.r), int64(o.MaxFailuresPerAddress), false})
 	}
 	return cs
 }
@@ -70,7 +70,7 @@ func (e *Engine) signInRefused(a *authRequest) (response, bool) {
 	}
 	wait := max(1, int(math.Ceil(time.Until(until).Seconds())))
 	e.log.WarnContext(ctx, "credentials sign-in refused: too many failed attempts", "code", "SIGNIN_RATE_LIMITED",
-		"address", clientAddress(a.r), "retry_after_s", wait)
+		"address", e.stored.clientAddress(a.r), "retry_after_s", wait)
 	res := redirectTo(http.StatusTooManyRequests, e.errorURL("error=TooManyRequests"))
 	res.header = map[string]string{"Retry-After": strconv.Itoa(wait)}
 	return res, true

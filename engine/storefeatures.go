@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -89,14 +88,12 @@ func unavailable(err error) error {
 	return errors.Join(ErrStoreUnavailable, err)
 }
 
-// clientAddress is the peer address of r, without the port. Behind a load balancer every
-// client shares its address: set the per-address limit with that in mind.
-func clientAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+// clientAddress is the address a sign-in attempt is counted against: the TCP peer, or,
+// when the peer is one of the trusted proxies, the client it names in X-Forwarded-For, by
+// the same rules as the reverse proxy's request.ip. Without trusted proxies, every client
+// behind a load balancer shares its address.
+func (f *storeFeatures) clientAddress(r *http.Request) string {
+	return f.opts.Addresses.ClientIP(r)
 }
 
 // clear drops every decoded session, so a revocation takes effect on the next request.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -44,6 +45,9 @@ func frontHandler(ctx context.Context, cfg config.Config, eng *engine.Engine, lo
 		SignInURL: eng.Origin() + engine.BasePath + "/signin",
 		Sessions: func(r *http.Request) (proxy.Session, error) {
 			s, err := eng.SessionFromRequest(r)
+			if errors.Is(err, engine.ErrStoreUnavailable) {
+				return nil, fmt.Errorf("%w: %w", proxy.ErrSessionsUnavailable, err)
+			}
 			if s == nil || err != nil {
 				// A nil *engine.Session must not become a non-nil interface.
 				return nil, err

@@ -33,9 +33,11 @@ func requireTool(t *testing.T, name string, fallbacks ...string) string {
 	return ""
 }
 
-// nginxConfig is the documented auth_request setup (docs/proxy.md), pointed at a test
-// gateway and upstream.
-const nginxConfig = `
+// nginxScaffold is what the documented auth_request block (docs/proxy.md) needs around it
+// to run as a test: a pid file, logs and temporary paths in the test's directory, and the
+// server it goes in. The block itself is read from the doc, so the doc cannot drift from
+// what is tested.
+const nginxScaffold = `
 pid {{DIR}}/nginx.pid;
 error_log {{DIR}}/error.log info;
 worker_processes 1;
@@ -49,48 +51,50 @@ http {
   scgi_temp_path {{DIR}}/scgi;
   server {
     listen {{LISTEN}};
-
-    location /api/auth/ {
-      proxy_pass http://{{GATEWAY}};
-      proxy_set_header X-Forwarded-For $remote_addr;
-    }
-
-    location = /_callgate/auth {
-      internal;
-      proxy_pass http://{{GATEWAY}};
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Forwarded-Method $request_method;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $http_host;
-      proxy_set_header X-Forwarded-Uri $request_uri;
-      proxy_set_header X-Forwarded-For $remote_addr;
-    }
-
-    location / {
-      auth_request /_callgate/auth;
-      auth_request_set $callgate_user $upstream_http_x_callgate_user;
-      auth_request_set $callgate_email $upstream_http_x_callgate_email;
-      auth_request_set $callgate_assertion $upstream_http_x_callgate_assertion;
-      proxy_set_header X-Callgate-User $callgate_user;
-      proxy_set_header X-Callgate-Email $callgate_email;
-      proxy_set_header X-Callgate-Assertion $callgate_assertion;
-      error_page 401 = @signin;
-      proxy_pass http://{{UPSTREAM}};
-    }
-
-    location @signin {
-      return 302 /api/auth/signin?callbackUrl=$request_uri;
-    }
+{{DOCUMENTED}}
   }
 }
 `
+
+// The addresses the documented block uses for the gateway and the app.
+const (
+	docGatewayAddr  = "127.0.0.1:3000"
+	docUpstreamAddr = "127.0.0.1:8080"
+)
+
+// documentedNginxBlock returns the nginx block under "### nginx" in docs/proxy.md.
+func documentedNginxBlock(t *testing.T) string {
+	t.Helper()
+	doc, err := os.ReadFile(repoPath("docs", "proxy.md"))
+	if err != nil {
+		t.Fatalf("read docs/proxy.md: %v", err)
+	}
+	_, section, ok := strings.Cut(string(doc), "\n### nginx\n")
+	if !ok {
+		t.Fatal("docs/proxy.md: no \"### nginx\" section")
+	}
+	_, block, ok := strings.Cut(section, "```nginx\n")
+	if !ok {
+		t.Fatal("docs/proxy.md: no ```nginx block in the nginx section")
+	}
+	block, _, ok = strings.Cut(block, "```")
+	if !ok {
+		t.Fatal("docs/proxy.md: the ```nginx block is not closed")
+	}
+	for _, addr := range []string{docGatewayAddr, docUpstreamAddr} {
+		if !strings.Contains(block, addr) {
+			t.Fatalf("docs/proxy.md: the nginx block no longer uses %s, which the test replaces", addr)
+		}
+	}
+	return block
+}
 
 func startNginx(t *testing.T, listen, gateway, upstream string) {
 	t.Helper()
 	bin := requireTool(t, "nginx", "/usr/sbin/nginx")
 	dir := t.TempDir()
-	conf := strings.NewReplacer("{{DIR}}", dir, "{{LISTEN}}", listen, "{{GATEWAY}}", gateway, "{{UPSTREAM}}", upstream).Replace(nginxConfig)
+	block := strings.NewReplacer(docGatewayAddr, gateway, docUpstreamAddr, upstream).Replace(documentedNginxBlock(t))
+	conf := strings.NewReplacer("{{DIR}}", dir, "{{LISTEN}}", listen, "{{DOCUMENTED}}", block).Replace(nginxScaffold)
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatalf("write nginx config: %v", err)
@@ -151,11 +155,17 @@ func TestNginxAuthRequest(t *testing.T) {
 	html := http.Header{"Accept": {"text/html"}}
 
 	// Signed out: nginx turns the gateway's 401 into the sign-in redirect, even with a
-	// forged identity header.
-	res := get(t, client, nginxURL+"/reports/42", http.Header{"Accept": {"text/html"}, "X-Callgate-User": {"admin"}})
-	wantLocation := nginxURL + "/api/auth/signin?callbackUrl=/reports/42"
+	// forged identity header. The original URL's query (with an encoded & in a value)
+	// must come back whole in callbackUrl.
+	const page = "/reports/42?tab=a%26b&x=1"
+	res := get(t, client, nginxURL+page, http.Header{"Accept": {"text/html"}, "X-Callgate-User": {"admin"}})
+	wantLocation := nginxURL + "/api/auth/signin?callbackUrl=" + url.QueryEscape(nginxURL+page)
 	if res.Status != http.StatusFound || res.Header.Get("Location") != wantLocation {
-		t.Fatalf("signed out GET /reports/42 through nginx: got %d Location %q, want 302 %q; body %s", res.Status, res.Header.Get("Location"), wantLocation, res.Body)
+		t.Fatalf("signed out GET %s through nginx: got %d Location %q, want 302 %q; body %s", page, res.Status, res.Header.Get("Location"), wantLocation, res.Body)
+	}
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || loc.Query().Get("callbackUrl") != nginxURL+page {
+		t.Fatalf("sign-in redirect %q: got callbackUrl %q, want %q", res.Header.Get("Location"), loc.Query().Get("callbackUrl"), nginxURL+page)
 	}
 
 	// Sign in through nginx with that callbackUrl, as the sign-in form would.
@@ -164,13 +174,13 @@ func TestNginxAuthRequest(t *testing.T) {
 	if err := json.Unmarshal(csrfRes.Body, &csrf); err != nil || csrf.CSRFToken == "" {
 		t.Fatalf("GET /api/auth/csrf through nginx: got %d %s", csrfRes.Status, csrfRes.Body)
 	}
-	form := url.Values{"username": {"jatin"}, "password": {"secret"}, "csrfToken": {csrf.CSRFToken}, "callbackUrl": {"/reports/42"}, "json": {"true"}}
+	form := url.Values{"username": {"jatin"}, "password": {"secret"}, "csrfToken": {csrf.CSRFToken}, "callbackUrl": {loc.Query().Get("callbackUrl")}, "json": {"true"}}
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, nginxURL+"/api/auth/callback/credentials", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	signIn := do(t, client, req)
 	var landed struct{ URL string }
-	if err := json.Unmarshal(signIn.Body, &landed); err != nil || landed.URL != nginxURL+"/reports/42" {
-		t.Fatalf("sign in through nginx: got %d %s, want url %s", signIn.Status, signIn.Body, nginxURL+"/reports/42")
+	if err := json.Unmarshal(signIn.Body, &landed); err != nil || landed.URL != nginxURL+page {
+		t.Fatalf("sign in through nginx: got %d %s, want url %s", signIn.Status, signIn.Body, nginxURL+page)
 	}
 
 	// Signed in: the upstream gets the identity nginx copied from the auth answer.
@@ -184,11 +194,17 @@ func TestNginxAuthRequest(t *testing.T) {
 			t.Errorf("upstream behind nginx: %s got %q, want %q", header, s.Headers[header], want)
 		}
 	}
-	if s.Path != "/reports/42" {
+	if s.Path != "/reports/42" { // the echo upstream reports the path without the query
 		t.Errorf("upstream behind nginx: got path %q, want /reports/42", s.Path)
 	}
 	if parts := strings.Split(s.Headers["X-Callgate-Assertion"], "."); len(parts) != 3 {
 		t.Errorf("upstream behind nginx: got assertion %q, want a JWT", s.Headers["X-Callgate-Assertion"])
+	}
+
+	// A redirect chosen by the authorized callback reaches the browser through the same
+	// @signin location.
+	if res := get(t, client, nginxURL+"/redirect", html); res.Status != http.StatusFound || res.Header.Get("Location") != nginxURL+"/elsewhere" && res.Header.Get("Location") != "/elsewhere" {
+		t.Errorf("signed in GET /redirect through nginx: got %d Location %q, want 302 to /elsewhere", res.Status, res.Header.Get("Location"))
 	}
 
 	// Denied by the authorized callback: nginx passes the 403 on.

@@ -47,8 +47,15 @@ func runServeUntilReady(t *testing.T, env map[string]string, args ...string) (ba
 // TestServeWithEmbeddedDefaults: no secret and an empty store — serve generates a secret
 // (mode 0600) and a demo user whose printed one-time password signs in.
 func TestServeWithEmbeddedDefaults(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	base, out := runServeUntilReady(t, nil, "--data", data, "--scripts", repoPath("scripts"))
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	// Only the deadline differs from the defaults: bcrypt under -race on a busy machine can
+	// take seconds, and this test is about the defaults, not about deadlines.
+	slow := filepath.Join(dir, "callgate.yaml")
+	if err := os.WriteFile(slow, []byte("script:\n  timeout: 60s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, out := runServeUntilReady(t, nil, "--data", data, "--scripts", repoPath("scripts"), "--config", slow)
 
 	info, err := os.Stat(filepath.Join(data, "secret"))
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/callgate/callgate/config"
 	"github.com/callgate/callgate/engine"
+	"github.com/callgate/callgate/engine/clientaddr"
 	"github.com/callgate/callgate/store"
 	"github.com/callgate/callgate/store/bolt"
 	"github.com/callgate/callgate/store/redis"
@@ -61,6 +62,12 @@ func securityOptions(cfg config.Config) engine.SecurityOptions {
 	}
 	if p := cfg.Security.SigninMaxFailuresPerAddress; p != nil {
 		o.MaxFailuresPerAddress = *p
+	}
+	// Failed sign-ins are counted per real client behind the same trusted proxies the
+	// reverse proxy believes. config.Validate has refused a malformed CIDR already, so an
+	// error here cannot happen; counting the TCP peer would be the safe fallback anyway.
+	if addrs, err := clientaddr.New(cfg.Proxy.TrustedProxies); err == nil {
+		o.Addresses = addrs
 	}
 	return o
 }

@@ -2,9 +2,9 @@ package proxy
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/callgate/callgate/config"
+	"github.com/callgate/callgate/engine/script"
 )
 
 // view is the request as the authorized callback sees it: for a proxied request the request
@@ -52,6 +53,8 @@ type decision struct {
 	location string
 	// failed is a gateway-side failure (a callback error): 500.
 	failed bool
+	// unavailable is a failure to reach the session store: 503.
+	unavailable bool
 	// callbackURL is where sign-in returns to: the URL the user asked for.
 	callbackURL string
 	// headers are the identity headers to add upstream (or to return to forward-auth).
@@ -62,6 +65,10 @@ type decision struct {
 func (p *Proxy) decide(r *http.Request, rt *route, v *view) decision {
 	ctx := r.Context()
 	sess, err := p.o.Sessions(r)
+	if errors.Is(err, ErrSessionsUnavailable) {
+		p.log.WarnContext(ctx, "session store unavailable; refusing the request with 503", "code", "STORE_UNAVAILABLE", "route", rt.Name, "error", err.Error())
+		return decision{failed: true, unavailable: true, callbackURL: v.url}
+	}
 	if err != nil {
 		p.log.ErrorContext(ctx, "read session", "code", "SESSION_ERROR", "route", rt.Name, "error", err.Error())
 		return decision{failed: true, callbackURL: v.url}
@@ -73,14 +80,19 @@ func (p *Proxy) decide(r *http.Request, rt *route, v *view) decision {
 	case rt.Public:
 		d.allow = true
 	case gen.Has("callbacks.authorized"):
-		arg := map[string]any{"token": nil, "auth": nil, "request": v.toJS()}
+		// script.Shared: the token and auth are the cached session's, shared by concurrent
+		// requests; the callback converts only what it reads and never writes them.
+		arg := map[string]any{"token": nil, "auth": nil, "request": script.Shared(v.toJS())}
 		if sess != nil {
 			auth, err := sess.Auth(ctx, gen)
 			if err != nil {
 				p.logCallbackError(r, rt, err)
 				return decision{failed: true}
 			}
-			arg["token"], arg["auth"] = sess.Token(), auth
+			arg["token"] = script.Shared(sess.Token())
+			if auth != nil {
+				arg["auth"] = script.Shared(auth)
+			}
 		}
 		res, err := gen.Call(ctx, "callbacks.authorized", arg)
 		if err != nil {
@@ -158,7 +170,7 @@ func (p *Proxy) identity(sess Session, rt *route, extra map[string]any) (http.He
 // when the memoised one has used up three quarters of its lifetime.
 func (p *Proxy) assertion(sess Session, rt *route, extra map[string]any) (string, error) {
 	claims, _ := extra["claims"].(map[string]any)
-	key := "assertion\x00" + rt.Name
+	key := rt.assertionKey
 	if len(claims) > 0 {
 		b, err := json.Marshal(claims)
 		if err != nil {
@@ -270,15 +282,23 @@ func claimString(v any) (string, bool) {
 }
 
 // refuse answers a request that may not pass. nginx mode never redirects: auth_request
-// accepts only 2xx, 401 and 403, and nginx's error_page turns 401 into the sign-in redirect.
+// accepts only 2xx, 401 and 403, and nginx's error_page turns 401 into a redirect to the
+// URL in NginxLocationHeader, which the 401 always carries: the callback's redirect or the
+// sign-in page with callbackUrl already encoded (nginx has no URL-encoding of its own).
 func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, d decision, nginx bool) {
 	w.Header().Set("Cache-Control", "no-store")
 	switch {
+	case d.unavailable:
+		// nginx's auth_request turns a 503 into a 500 of its own; Traefik and Caddy pass
+		// it on. Either way the request is neither let through nor sent to sign in.
+		w.Header().Set("Retry-After", "5")
+		writePage(w, r, http.StatusServiceUnavailable, "Sign-in is temporarily unavailable",
+			"The gateway cannot reach its session store. Try again in a moment.")
 	case d.failed:
 		writePage(w, r, http.StatusInternalServerError, "Something went wrong", "The gateway could not decide this request. Try again in a moment.")
 	case d.location != "":
 		if nginx {
-			w.Header().Set("X-Callgate-Location", d.location)
+			w.Header().Set(NginxLocationHeader, d.location)
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
@@ -287,6 +307,9 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, d decision, nginx
 		writePage(w, r, http.StatusForbidden, "Access denied", "You are signed in, but not allowed to see this page.")
 	default:
 		signIn := p.o.SignInURL + "?callbackUrl=" + url.QueryEscape(d.callbackURL)
+		if nginx {
+			w.Header().Set(NginxLocationHeader, signIn)
+		}
 		if !nginx && wantsHTML(r) {
 			http.Redirect(w, r, signIn, http.StatusFound)
 			return
@@ -321,81 +344,6 @@ func writePage(w http.ResponseWriter, r *http.Request, status int, title, detail
 	_, _ = w.Write(b)
 }
 
-// isTrusted reports whether remoteAddr is a configured trusted proxy.
-func (p *Proxy) isTrusted(remoteAddr string) bool {
-	if len(p.trusted) == 0 {
-		return false
-	}
-	ip := net.ParseIP(hostOnly(remoteAddr))
-	return ip != nil && p.inTrusted(ip)
-}
-
-func (p *Proxy) inTrusted(ip net.IP) bool {
-	for _, n := range p.trusted {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-func hostOnly(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
-}
-
-// clientIP is the peer address, or, when the peer is a trusted proxy, the right-most
-// address in X-Forwarded-For (else Forwarded for=) that is not itself a trusted proxy.
-func (p *Proxy) clientIP(r *http.Request) string {
-	peer := hostOnly(r.RemoteAddr)
-	if !p.isTrusted(r.RemoteAddr) {
-		return peer
-	}
-	var chain []string
-	for _, v := range r.Header.Values("X-Forwarded-For") {
-		for _, part := range strings.Split(v, ",") {
-			chain = append(chain, strings.TrimSpace(part))
-		}
-	}
-	if len(chain) == 0 {
-		for _, el := range forwardedElements(r.Header) {
-			if f := el["for"]; f != "" {
-				chain = append(chain, strings.Trim(hostOnly(strings.Trim(f, `"`)), "[]"))
-			}
-		}
-	}
-	for i := len(chain) - 1; i >= 0; i-- {
-		ip := net.ParseIP(chain[i])
-		if ip == nil {
-			break
-		}
-		if !p.inTrusted(ip) || i == 0 {
-			return chain[i]
-		}
-	}
-	return peer
-}
-
-// forwardedElements parses RFC 7239 Forwarded headers into one map per element.
-func forwardedElements(h http.Header) []map[string]string {
-	var out []map[string]string
-	for _, v := range h.Values("Forwarded") {
-		for _, el := range strings.Split(v, ",") {
-			m := map[string]string{}
-			for _, pair := range strings.Split(el, ";") {
-				k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
-				if ok {
-					m[strings.ToLower(k)] = strings.Trim(val, `"`)
-				}
-			}
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // stripper removes identity headers a client sent.
 type stripper struct {
 	exact    map[string]bool
@@ -423,17 +371,23 @@ func newStripper(id config.IdentityConfig, routes []config.Route) stripper {
 }
 
 // clean deletes every header that names an identity header, also when spelt with
-// underscores (X_Callgate_User), which some app servers read as dashes.
+// underscores (X_Callgate_User), which some app servers read as dashes. It runs on every
+// proxied request, so the common case (a canonical name without underscores) allocates
+// nothing.
 func (s stripper) clean(h http.Header) {
 	for name := range h {
-		norm := http.CanonicalHeaderKey(strings.ReplaceAll(name, "_", "-"))
+		var norm string
+		if strings.IndexByte(name, '_') >= 0 {
+			norm = http.CanonicalHeaderKey(strings.ReplaceAll(name, "_", "-"))
+		} else {
+			norm = http.CanonicalHeaderKey(name) // no allocation when already canonical
+		}
 		if s.exact[norm] {
 			delete(h, name)
 			continue
 		}
-		lower := strings.ToLower(norm)
 		for _, pre := range s.prefixes {
-			if strings.HasPrefix(lower, pre) {
+			if len(norm) >= len(pre) && strings.EqualFold(norm[:len(pre)], pre) {
 				delete(h, name)
 				break
 			}

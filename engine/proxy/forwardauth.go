@@ -3,6 +3,8 @@ package proxy
 import (
 	"net/http"
 	"strings"
+
+	"github.com/callgate/callgate/engine/clientaddr"
 )
 
 // forwardAuth answers a proxy in front of the app (nginx auth_request, Traefik ForwardAuth,
@@ -15,14 +17,14 @@ import (
 // proxied request would be refused, except that nginx mode answers 401 instead of
 // redirecting (auth_request only understands 2xx, 401 and 403).
 func (p *Proxy) forwardAuth(w http.ResponseWriter, r *http.Request, nginx bool) {
-	v := view{method: r.Method, path: r.URL.Path, rawQuery: r.URL.RawQuery, header: r.Header, ip: p.clientIP(r)}
+	v := view{method: r.Method, path: r.URL.Path, rawQuery: r.URL.RawQuery, header: r.Header, ip: p.addrs.ClientIP(r)}
 	scheme := strings.SplitN(p.o.Origin, "://", 2)[0]
 	host := r.Host
 	uri := r.URL.RequestURI()
-	if p.isTrusted(r.RemoteAddr) {
+	if p.addrs.IsTrusted(r.RemoteAddr) {
 		h := r.Header
 		var fwd map[string]string
-		if els := forwardedElements(h); len(els) > 0 {
+		if els := clientaddr.ForwardedElements(h); len(els) > 0 {
 			fwd = els[0]
 		}
 		if m := firstNonEmpty(h.Get("X-Forwarded-Method"), h.Get("X-Original-Method")); m != "" {
@@ -40,7 +42,7 @@ func (p *Proxy) forwardAuth(w http.ResponseWriter, r *http.Request, nginx bool) 
 		v.path, v.rawQuery, _ = strings.Cut(uri, "?")
 	}
 	v.url = scheme + "://" + host + uri
-	if !p.isTrusted(r.RemoteAddr) {
+	if !p.addrs.IsTrusted(r.RemoteAddr) {
 		// The original URL is unknown: after sign-in, land on the gateway's home.
 		v.url = p.o.Origin + "/"
 	}

@@ -22,9 +22,11 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/callgate/callgate/config"
+	"github.com/callgate/callgate/engine/clientaddr"
 	"github.com/callgate/callgate/engine/script"
 )
 
@@ -35,9 +37,18 @@ const (
 	// ForwardAuthPath answers Traefik ForwardAuth and Caddy forward_auth: 2xx with identity
 	// headers, 302 to sign in for browsers, 401 for API clients, 403 when denied.
 	ForwardAuthPath = "/_callgate/forward-auth"
+	// NginxLocationHeader carries, on NginxAuthPath's 401, where nginx should send the
+	// browser (auth_request_set $callgate_location $upstream_http_x_callgate_location).
+	NginxLocationHeader = "X-Callgate-Location"
 	// JWKSPath serves the assertion keys.
 	JWKSPath = "/.well-known/jwks.json"
 )
+
+// ErrSessionsUnavailable marks a Sessions error that means the session store cannot be
+// reached right now (server-side sessions with the store down). Such requests are answered
+// 503 with Retry-After: the session may well be valid, so it is neither "signed out"
+// nor "allowed".
+var ErrSessionsUnavailable = errors.New("sessions are unavailable")
 
 // Session is a signed-in request's session, as the engine reads it.
 type Session interface {
@@ -63,7 +74,9 @@ type Options struct {
 	Origin string
 	// SignInURL is the sign-in page; callbackUrl is appended.
 	SignInURL string
-	// Sessions returns the request's session, or nil when it has none.
+	// Sessions returns the request's session, or nil when it has none. An error wrapping
+	// ErrSessionsUnavailable (the session store cannot be reached) is answered with 503,
+	// any other error with 500: never as "not signed in".
 	Sessions func(*http.Request) (Session, error)
 	// Generation returns the script generation serving new requests.
 	Generation func() *script.Generation
@@ -91,9 +104,9 @@ type Options struct {
 // Proxy is the gateway's front handler. Safe for concurrent use.
 type Proxy struct {
 	o          Options
-	routes     []*route // most specific first
-	trusted    []*net.IPNet
-	origins    map[string]bool // allowed redirect origins
+	routes     []*route             // most specific first
+	addrs      *clientaddr.Resolver // trusted proxies: X-Forwarded-* and the client's address
+	origins    map[string]bool      // allowed redirect origins
 	strip      stripper
 	transport  *http.Transport
 	bodyTimout time.Duration
@@ -101,6 +114,8 @@ type Proxy struct {
 	now        func() time.Time
 	// defaultRoute decides forward-auth requests that match no configured route.
 	defaultRoute *route
+	// buffers are the body-copy buffers of every route's ReverseProxy.
+	buffers *bufferPool
 }
 
 type route struct {
@@ -111,6 +126,8 @@ type route struct {
 	headers   []identityHeader
 	assertion bool
 	rp        *httputil.ReverseProxy
+	// assertionKey names the route's signed assertion in Session.Remember.
+	assertionKey string
 }
 
 type identityHeader struct{ name, claim string }
@@ -126,13 +143,10 @@ func New(o Options) (*Proxy, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	var err error
 	p := &Proxy{o: o, log: o.Logger, now: o.Now, bodyTimout: time.Duration(o.Proxy.RequestBodyTimeout), origins: map[string]bool{}}
-	for _, c := range o.Proxy.TrustedProxies {
-		n, err := config.ParseCIDR(c)
-		if err != nil {
-			return nil, fmt.Errorf("proxy: trusted proxy: %w", err)
-		}
-		p.trusted = append(p.trusted, n)
+	if p.addrs, err = clientaddr.New(o.Proxy.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	originURL, err := url.Parse(o.Origin)
 	if err != nil || originURL.Host == "" {
@@ -141,6 +155,7 @@ func New(o Options) (*Proxy, error) {
 	p.origins[strings.ToLower(o.Origin)] = true
 	p.strip = newStripper(o.Identity, o.Routes)
 	p.transport = newTransport(o.Proxy, len(o.Routes))
+	p.buffers = newBufferPool()
 	globalHeaders := headerList(o.Identity.Headers)
 	assertionOn := o.Identity.Assertion.Enabled == nil || *o.Identity.Assertion.Enabled
 	for _, rc := range o.Routes {
@@ -148,7 +163,8 @@ func New(o Options) (*Proxy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("proxy: route %s: upstream: %w", rc.Name, err)
 		}
-		rt := &route{Route: rc, host: strings.ToLower(rc.Host), hasPort: strings.Contains(rc.Host, ":"), upstream: u, headers: globalHeaders, assertion: assertionOn}
+		rt := &route{Route: rc, host: strings.ToLower(rc.Host), hasPort: strings.Contains(rc.Host, ":"), upstream: u, headers: globalHeaders, assertion: assertionOn,
+			assertionKey: "assertion\x00" + rc.Name}
 		if rc.Headers != nil {
 			rt.headers = headerList(rc.Headers)
 		}
@@ -168,7 +184,7 @@ func New(o Options) (*Proxy, error) {
 		}
 		return len(a.Path) > len(b.Path)
 	})
-	p.defaultRoute = &route{headers: globalHeaders, assertion: assertionOn}
+	p.defaultRoute = &route{headers: globalHeaders, assertion: assertionOn, assertionKey: "assertion\x00"}
 	return p, nil
 }
 
@@ -291,7 +307,7 @@ type decisionKey struct{}
 
 // serveRoute decides a proxied request and forwards it when allowed.
 func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route) {
-	v := view{method: r.Method, url: p.requestURL(r, rt), path: r.URL.Path, rawQuery: r.URL.RawQuery, header: r.Header, ip: p.clientIP(r), route: rt.Name}
+	v := view{method: r.Method, url: p.requestURL(r, rt), path: r.URL.Path, rawQuery: r.URL.RawQuery, header: r.Header, ip: p.addrs.ClientIP(r), route: rt.Name}
 	d := p.decide(r, rt, &v)
 	if !d.allow {
 		p.refuse(w, r, d, false)
@@ -314,7 +330,8 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route) {
 // headers in Connection cannot make the proxy drop what the gateway adds.
 func (p *Proxy) reverseProxy(rt *route) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Transport: p.transport,
+		Transport:  p.transport,
+		BufferPool: p.buffers,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(rt.upstream)
 			p.strip.clean(pr.Out.Header)
@@ -338,7 +355,7 @@ func (p *Proxy) reverseProxy(rt *route) *httputil.ReverseProxy {
 // setForwarded writes X-Forwarded-For/-Host/-Proto. From a trusted proxy the inbound values
 // are kept (and the proxy's address appended); from anyone else they are replaced.
 func (p *Proxy) setForwarded(pr *httputil.ProxyRequest) {
-	if !p.isTrusted(pr.In.RemoteAddr) {
+	if !p.addrs.IsTrusted(pr.In.RemoteAddr) {
 		pr.SetXForwarded()
 		return
 	}
@@ -394,4 +411,26 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, rt *route,
 		title = "The app behind the gateway took too long to answer"
 	}
 	writePage(w, r, status, title, "Try again in a moment. If it keeps happening, tell the site's operator.")
+}
+
+// copyBufferSize is what ReverseProxy allocates for every response body it copies.
+const copyBufferSize = 32 << 10
+
+// bufferPool reuses ReverseProxy's body-copy buffers. Without it every proxied request
+// allocates 32 KiB that dies with it: at thousands of requests a second that garbage
+// alone sets the collector's pace and most of the gateway's resident memory.
+type bufferPool struct{ pool sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{pool: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
+}
+
+func (b *bufferPool) Get() []byte { return b.pool.Get().(*[copyBufferSize]byte)[:] }
+
+func (b *bufferPool) Put(buf []byte) {
+	// Only our own buffers come back; anything else is left to the collector.
+	if len(buf) != copyBufferSize {
+		return
+	}
+	b.pool.Put((*[copyBufferSize]byte)(buf))
 }

@@ -643,6 +643,8 @@ func (v *vm) toJS(x any) goja.Value {
 		return v.rt.ToValue(f)
 	case time.Time:
 		return v.rt.ToValue(t.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+	case Shared:
+		return v.rt.NewDynamicObject(&lazyObject{v: v, src: t})
 	case map[string]any:
 		o := v.rt.NewObject()
 		keys := make([]string, 0, len(t))

@@ -27,6 +27,10 @@ type OAuthProvider struct {
 	TokenURL string
 	// UserinfoURL is read for the profile when there is no ID token to read it from.
 	UserinfoURL string
+	// UserinfoEmailsURL (`userinfo: {emails}`, set by the GitHub preset) lists the user's
+	// e-mail addresses in GitHub's /user/emails shape. It is read when the userinfo
+	// response has no email, as with a GitHub account whose address is private.
+	UserinfoEmailsURL string
 	// ClientID and ClientSecret identify the gateway at the provider.
 	ClientID     string
 	ClientSecret string
@@ -128,9 +132,14 @@ func (g *Generation) readOAuthProvider(v *vm, o *goja.Object, where, typ string)
 	if op.UserinfoURL, _, err = g.endpoint(v, o, where, "userinfo"); err != nil {
 		return Provider{}, err
 	}
+	if ui, ok := o.Get("userinfo").(*goja.Object); ok && v.typeOf(ui) == "object" {
+		if op.UserinfoEmailsURL, err = g.optionalString(v, ui, where+".userinfo.emails", "emails"); err != nil {
+			return Provider{}, err
+		}
+	}
 	for _, u := range []struct{ key, val string }{
 		{"issuer", op.Issuer}, {"wellKnown", op.WellKnown}, {"authorization.url", op.AuthorizationURL},
-		{"token.url", op.TokenURL}, {"userinfo.url", op.UserinfoURL},
+		{"token.url", op.TokenURL}, {"userinfo.url", op.UserinfoURL}, {"userinfo.emails", op.UserinfoEmailsURL},
 	} {
 		if u.val != "" && !httpURL(u.val) {
 			return Provider{}, g.configError("%s.%s must be an absolute http(s) URL, got %q", where, u.key, u.val)
@@ -343,7 +352,8 @@ var oauthModules = map[string]string{
     id: "github", name: "GitHub", type: "oauth", checks: ["state"],
     authorization: { url: base + "/login/oauth/authorize", params: { scope: "read:user user:email" } },
     token: base + "/login/oauth/access_token",
-    userinfo: api + "/user",
+    // emails: read when /user has no email (the account keeps its address private).
+    userinfo: { url: api + "/user", emails: api + "/user/emails" },
     profile(profile) {
       return { id: String(profile.id), name: profile.name ?? profile.login, email: profile.email ?? null, image: profile.avatar_url ?? null };
     },

@@ -31,7 +31,8 @@ func TestOAuthPresetsConfig(t *testing.T) {
 		{"github", "oauth", "GitHub", OAuthProvider{
 			AuthorizationURL: "https://github.com/login/oauth/authorize", AuthorizationParams: map[string]string{"scope": "read:user user:email"},
 			TokenURL: "https://github.com/login/oauth/access_token", UserinfoURL: "https://api.github.com/user",
-			ClientID: "gh-client", ClientSecret: "gh-secret", Checks: []string{"state"}, HasProfile: true,
+			UserinfoEmailsURL: "https://api.github.com/user/emails",
+			ClientID:          "gh-client", ClientSecret: "gh-secret", Checks: []string{"state"}, HasProfile: true,
 		}},
 		{"google", "oidc", "Google", OAuthProvider{
 			Issuer: "https://accounts.google.com", ClientID: "google-client", ClientSecret: "s",

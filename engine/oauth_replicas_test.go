@@ -1,0 +1,139 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callgate/callgate/store/redis"
+)
+
+// redisURLForTest returns REDIS_URL; without it the test skips outside CI and fails in CI.
+func redisURLForTest(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("REDIS_URL")
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("REDIS_URL is not set; in CI the Redis tests must run (test.sh provides a server)")
+		}
+		t.Skip("REDIS_URL is not set: skipping the two-replica refresh test (./test.sh provides a Redis server)")
+	}
+	return u
+}
+
+// TestOAuthRefreshAcrossReplicasOnRedis runs two gateways on one Redis key prefix, signs in
+// through one, and after the access token expires sends 50 parallel session reads with the
+// same cookie, alternating between the replicas. The issuer rotates refresh tokens and
+// refuses a second use of one, so one refresh grant per round and no refused reuse prove
+// that the replicas shared the single refresh.
+func TestOAuthRefreshAcrossReplicasOnRedis(t *testing.T) {
+	redisURL := redisURLForTest(t)
+	clock := &jumpClock{}
+	iss := startTestIssuer(t, clock.now, time.Hour)
+	dir := issuerScriptDir(t, iss)
+	prefix := fmt.Sprintf("callgate-test-refresh-%d", time.Now().UnixNano())
+	replica := func() *gateway {
+		st, err := redis.Open(redis.Options{URL: redisURL, KeyPrefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			// Both replicas share the prefix; deleting twice is harmless.
+			ctx := context.Background()
+			if keys, _ := st.Client().Keys(ctx, st.Prefix()+"*").Result(); len(keys) > 0 {
+				st.Client().Del(ctx, keys...)
+			}
+			st.Close()
+		})
+		return startGateway(t, gatewayConfig{fixture: dir, url: gatewayOrigin, now: clock.now, store: st})
+	}
+	replicas := []*gateway{replica(), replica()}
+
+	b := replicas[0].browser(t)
+	if r := b.getPage(authorize(t, b, "test")); r.status != 302 || errorCode(r) != "" {
+		t.Fatalf("sign in: got %d %s", r.status, r.header.Get("Location"))
+	}
+	before, _ := readSession(t, b)
+	if before.AccessToken == "" || before.Refreshes != 0 {
+		t.Fatalf("after sign-in: got %+v, want an access token and no refresh", before)
+	}
+	cookie := b.get("next-auth.session-token")
+	for round := 1; round <= 2; round++ {
+		grants := iss.refreshGrants.Load()
+		clock.add(2 * time.Hour) // past the access token's expiry and the grace period
+		const n = 50
+		results := make([]oauthSession, n)
+		renewed := make([]string, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				results[i], renewed[i], errs[i] = readSessionWith(replicas[i%2].srv.URL, cookie)
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: read %d (replica %d): %v", round, i, i%2, err)
+			}
+		}
+		if got := iss.refreshGrants.Load() - grants; got != 1 {
+			t.Errorf("round %d: refresh grants at the issuer: got %d, want exactly 1", round, got)
+		}
+		if got := iss.reusedRefresh.Load(); got != 0 {
+			t.Errorf("round %d: refresh tokens used twice: got %d, want 0", round, got)
+		}
+		for i, s := range results {
+			if s.User.Email != "grace@example.com" || s.AccessToken == before.AccessToken || s.AccessToken != results[0].AccessToken || s.Refreshes != round {
+				t.Fatalf("round %d: read %d (replica %d) got %+v; want Grace with the one new access token, refreshes=%d", round, i, i%2, s, round)
+			}
+			if renewed[i] == "" {
+				t.Fatalf("round %d: read %d (replica %d) got no renewed session cookie", round, i, i%2)
+			}
+		}
+		// The next round starts from a cookie the other replica renewed: its refresh token
+		// is the rotated one, so the round proves the rotation left a usable grant.
+		cookie = renewed[n-1]
+		before = results[0]
+	}
+}
+
+// readSessionWith reads GET /api/auth/session at base with a session cookie and returns
+// the session and the renewed session cookie.
+func readSessionWith(base, sessionCookie string) (oauthSession, string, error) {
+	var s oauthSession
+	req, err := http.NewRequest(http.MethodGet, base+"/api/auth/session", nil)
+	if err != nil {
+		return s, "", err
+	}
+	req.Header.Set("Cookie", "next-auth.session-token="+sessionCookie)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return s, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return s, "", err
+	}
+	if resp.StatusCode != 200 {
+		return s, "", fmt.Errorf("status %d: %s", resp.StatusCode, body)
+	}
+	if err := json.Unmarshal(body, &s); err != nil {
+		return s, "", fmt.Errorf("decode %s: %w", body, err)
+	}
+	renewed := ""
+	for _, sc := range resp.Header.Values("Set-Cookie") {
+		if v, ok := strings.CutPrefix(sc, "next-auth.session-token="); ok {
+			renewed, _, _ = strings.Cut(v, ";")
+		}
+	}
+	return s, renewed, nil
+}

@@ -1,0 +1,132 @@
+package proxy_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/callgate/callgate/config"
+	"github.com/callgate/callgate/engine"
+	"github.com/callgate/callgate/engine/assertion"
+	"github.com/callgate/callgate/engine/proxy"
+	"github.com/callgate/callgate/engine/script"
+	"github.com/callgate/callgate/engine/token"
+)
+
+// benchProxy is the gateway's front handler as `gateway serve` builds it, with the engine's
+// real session reader and assertion keys, in front of a real upstream on loopback.
+type benchProxy struct {
+	handler  http.Handler
+	cookie   string
+	upstream string
+}
+
+func newBenchProxy(b *testing.B, scriptsDir string) *benchProxy {
+	b.Helper()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"ok":true,"user":%q,"path":%q}`, r.Header.Get("X-Callgate-User"), r.URL.Path)
+	}))
+	b.Cleanup(up.Close)
+	logger := slog.New(slog.DiscardHandler)
+	gen, err := script.Load(context.Background(), script.Options{Dir: scriptsDir, Logger: logger})
+	if err != nil {
+		b.Fatalf("load %s: %v", scriptsDir, err)
+	}
+	b.Cleanup(gen.Close)
+	keys, err := token.NewKeyRing([]string{"bench-secret-0123456789abcdef0123456789abcdef"}, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	origin, _ := url.Parse("http://gateway.test")
+	eng, err := engine.New(engine.Options{URL: origin, Keys: keys, Generation: gen, Logger: logger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	jwe, err := keys.Encode(map[string]any{"sub": "65a1f0c2e4b0a1b2c3d4e5f6", "name": "Jatin", "email": "jatin@example.com",
+		"id": "65a1f0c2e4b0a1b2c3d4e5f6", "role": "admin", "iat": float64(now.Unix()), "exp": float64(now.Add(time.Hour).Unix()), "jti": "bench"}, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cfg config.Config
+	cfg.Routes = []config.Route{
+		{Name: "app", Path: "/", Upstream: up.URL},
+		{Name: "plain", Path: "/plain", Upstream: up.URL, Assertion: new(false)},
+	}
+	cfg.Proxy.TrustedProxies = []string{"127.0.0.1"}
+	cfg.ApplyDefaults()
+	a := cfg.Identity.Assertion
+	signer, err := assertion.Open(assertion.Options{Dir: b.TempDir(), Issuer: origin.String(), TTL: time.Duration(a.TTL),
+		RotateEvery: time.Duration(a.RotateEvery), PublishAhead: time.Duration(a.PublishAhead), Logger: logger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := proxy.New(proxy.Options{
+		Origin: origin.String(), SignInURL: origin.String() + "/api/auth/signin",
+		Sessions: func(r *http.Request) (proxy.Session, error) {
+			s, err := eng.SessionFromRequest(r)
+			if s == nil || err != nil {
+				return nil, err
+			}
+			return s, nil
+		},
+		Generation: eng.Generation, Routes: cfg.Routes, Proxy: cfg.Proxy, Identity: cfg.Identity,
+		Assertion: signer, JWKS: signer, Gateway: eng.Handler(), GatewayPaths: []string{"/api/auth/"},
+		GatewayCookiePrefixes: []string{"next-auth."}, Logger: logger,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &benchProxy{handler: p, cookie: "next-auth.session-token=" + jwe, upstream: up.URL}
+}
+
+// run drives h with parallel requests shaped like a browser's, each answered in full.
+func runBench(b *testing.B, h http.Handler, target, cookie string) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodGet, target, nil)
+			req.RemoteAddr = "127.0.0.1:40000"
+			req.Header.Set("Accept", "application/json")
+			req.Header.Set("User-Agent", "bench")
+			if cookie != "" {
+				req.Header.Set("Cookie", cookie+"; theme=dark")
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("GET %s: got %d %s, want 200", target, rec.Code, rec.Body)
+			}
+			_, _ = io.Copy(io.Discard, rec.Body)
+		}
+	})
+}
+
+// BenchmarkProxy measures one proxied request through the handler (no client socket; the
+// upstream is real): a bare httputil.ReverseProxy, then callgate with a valid session
+// without and with the authorized callback and the assertion JWT.
+//
+//	go test -run '^$' -bench Proxy -benchmem -cpuprofile cpu.out ./engine/proxy/
+func BenchmarkProxy(b *testing.B) {
+	plain := newBenchProxy(b, "../../scripts")
+	authz := newBenchProxy(b, "../../bench/scripts-authorized")
+	u, _ := url.Parse(plain.upstream)
+	bare := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() }}
+	b.Run("bare", func(b *testing.B) { runBench(b, bare, "http://gateway.test/plain", "") })
+	b.Run("session", func(b *testing.B) { runBench(b, plain.handler, "http://gateway.test/plain", plain.cookie) })
+	b.Run("session+assertion", func(b *testing.B) { runBench(b, plain.handler, "http://gateway.test/", plain.cookie) })
+	b.Run("session+authorized", func(b *testing.B) { runBench(b, authz.handler, "http://gateway.test/plain", authz.cookie) })
+	b.Run("session+authorized+assertion", func(b *testing.B) { runBench(b, authz.handler, "http://gateway.test/", authz.cookie) })
+	b.Run("forward-auth", func(b *testing.B) {
+		runBench(b, authz.handler, "http://gateway.test/_callgate/forward-auth", authz.cookie)
+	})
+}
