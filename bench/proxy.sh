@@ -31,7 +31,9 @@ waitfor() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; slee
 
 up_port=$(freeport); bare_port=$(freeport)
 "$work/bareproxy" -mode upstream -listen "127.0.0.1:$up_port" & pids+=($!)
-"$work/bareproxy" -mode proxy -listen "127.0.0.1:$bare_port" -to "http://127.0.0.1:$up_port" & pids+=($!)
+# The yardstick gets the collector settings gateway serve picks for itself (cmd/gateway
+# tuneGC), so the ratio measures the gateway's work, not a difference in GC tuning.
+GOGC=400 GOMEMLIMIT=36MiB "$work/bareproxy" -mode proxy -listen "127.0.0.1:$bare_port" -to "http://127.0.0.1:$up_port" & pids+=($!)
 waitfor "http://127.0.0.1:$up_port/"
 waitfor "http://127.0.0.1:$bare_port/"
 

@@ -146,7 +146,7 @@ func tuneGC(getenv func(string) string) {
 // defaultMemoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT is unset. It is
 // soft: a gateway whose live heap needs more (a huge session cache, many scripts) gets it,
 // with the collector capped at about half the CPU, rather than failing.
-const defaultMemoryLimit = 40 << 20
+const defaultMemoryLimit = 36 << 20
 
 // resolveConfig merges, in rising precedence: defaults, the YAML file, the environment,
 // the flags. The result is validated; an invalid field stops serve with its name.

@@ -31,6 +31,7 @@ export default {
       delete token.role;
       seen.afterWrite = token.user.name + "," + token.added + "," + ("role" in token);
       seen.spread = Object.keys({ ...token }).join(",");
+      seen.self = token;
       return seen;
     },
   },
@@ -48,7 +49,8 @@ export default {
 			t.Fatalf("call %d: %v", i, err)
 		}
 		want := map[string]any{"sub": "u1", "nested": "Jatin", "keys": "role,sub,user", "has": true, "missing": true,
-			"json": `{"name":"Jatin"}`, "afterWrite": "changed,1,false", "spread": "added,sub,user"}
+			"json": `{"name":"Jatin"}`, "afterWrite": "changed,1,false", "spread": "added,sub,user",
+			"self": map[string]any{"added": float64(1), "sub": "u1", "user": map[string]any{"name": "changed"}}}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("call %d: got %v, want %v", i, got, want)
 		}
