@@ -1,5 +1,5 @@
 -- GET through callgate's proxy (or forward-auth) with a valid session cookie. The cookie comes
--- from the environment (CALLGATE_COOKIE="next-auth.session-token=…", empty for the baselines);
+-- from the environment (CALLGATE_COOKIE="next-auth.session-token=…"; the baselines get it too);
 -- forward-auth headers from CALLGATE_FORWARDED=1.
 wrk.method = "GET"
 local cookie = os.getenv("CALLGATE_COOKIE")

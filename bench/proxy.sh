@@ -8,8 +8,8 @@
 # an authorized callback (bench/scripts-authorized). Each gateway serves the app at / with the
 # assertion JWT and at /plain without it. Signs in once per gateway, then at 32 and 128
 # connections measures:
-#   upstream        the app directly
-#   bare            the bare reverse proxy
+#   upstream        the app directly (with the same session cookie as every run)
+#   bare            the bare reverse proxy (likewise)
 #   cg              callgate, valid session, no authorized callback, no assertion
 #   cg+jwt          the same with the assertion JWT
 #   cg+authz        callgate, valid session, authorized callback, no assertion
@@ -85,8 +85,10 @@ run() { # label connections url cookie forwarded
 echo "callgate proxy benchmark: $(go version | awk '{print $3}'), $(nproc) CPUs, ${secs}s per run"
 for c in 32 128; do
   bare_rps=""
-  run upstream "$c" "http://127.0.0.1:$up_port/plain" ""
-  run bare "$c" "http://127.0.0.1:$bare_port/plain" ""
+  # Every run sends the same request, session cookie included: an app behind a bare proxy
+  # receives its users' cookies too, so the baselines carry (and forward) the same bytes.
+  run upstream "$c" "http://127.0.0.1:$up_port/plain" "$cookie_plain"
+  run bare "$c" "http://127.0.0.1:$bare_port/plain" "$cookie_plain"
   run cg "$c" "http://127.0.0.1:$port_plain/plain" "$cookie_plain"
   run cg+jwt "$c" "http://127.0.0.1:$port_plain/" "$cookie_plain"
   run cg+authz "$c" "http://127.0.0.1:$port_authz/plain" "$cookie_authz"

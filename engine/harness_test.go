@@ -42,6 +42,8 @@ type gatewayConfig struct {
 	// store and security turn on database sessions, revocations and sign-in limits.
 	store    store.Store
 	security engine.SecurityOptions
+	// fetchAllow lists the hosts the scripts' fetch may reach.
+	fetchAllow []string
 }
 
 func startGateway(t testing.TB, gc gatewayConfig) *gateway {
@@ -65,7 +67,7 @@ func startGateway(t testing.TB, gc gatewayConfig) *gateway {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	gen, err := script.Load(context.Background(), script.Options{Dir: dir, Logger: logger, Users: gc.users,
-		Timeouts: script.Timeouts{Default: gc.timeout}})
+		Timeouts: script.Timeouts{Default: gc.timeout}, Fetch: script.FetchOptions{Allow: gc.fetchAllow}})
 	if err != nil {
 		t.Fatalf("load scripts %s: %v", dir, err)
 	}
