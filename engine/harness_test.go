@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -10,13 +9,13 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/callgate/callgate/engine"
 	"github.com/callgate/callgate/engine/script"
 	"github.com/callgate/callgate/engine/token"
+	"github.com/callgate/callgate/internal/testkit"
 	"github.com/callgate/callgate/store"
 )
 
@@ -237,22 +236,8 @@ func between(s, start, end string) string {
 	return s[:j]
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects a gateway's log while it runs.
+type syncBuffer = testkit.SyncBuffer
 
 func newKeyRingWith(t *testing.T, secret string) *token.KeyRing {
 	t.Helper()

@@ -6,26 +6,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/callgate/callgate/internal/testkit"
 	"github.com/callgate/callgate/store/redis"
 )
 
 // redisURLForTest returns REDIS_URL; without it the test skips outside CI and fails in CI.
 func redisURLForTest(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv("REDIS_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("REDIS_URL is not set; in CI the Redis tests must run (test.sh provides a server)")
-		}
-		t.Skip("REDIS_URL is not set: skipping the two-replica refresh test (./test.sh provides a Redis server)")
-	}
-	return u
+	return testkit.RedisURL(t, "the two-replica refresh test")
 }
 
 // TestOAuthRefreshAcrossReplicasOnRedis runs two gateways on one Redis key prefix, signs in

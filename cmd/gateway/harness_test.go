@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,9 +12,10 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/callgate/callgate/internal/testkit"
 )
 
 // This file holds the test harness for package main: a real gateway served by the same code as
@@ -275,20 +275,5 @@ func jarCookie(t *testing.T, client *http.Client, gw *testGateway, name string) 
 	return ""
 }
 
-// syncBuffer is a bytes.Buffer that the serving goroutines and the test may use at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects a gateway's output while it runs.
+type syncBuffer = testkit.SyncBuffer

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/callgate/callgate/internal/testkit"
 )
 
 // These tests run several gateways on one Redis, as replicas behind a load balancer would.
@@ -22,14 +24,7 @@ import (
 // testRedisURL returns REDIS_URL, skipping outside CI when it is unset and failing in CI.
 func testRedisURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv("REDIS_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("REDIS_URL is not set; in CI the Redis tests must run (test.sh provides a server)")
-		}
-		t.Skip("REDIS_URL is not set: skipping the multi-replica tests (./test.sh starts a Redis server)")
-	}
-	return u
+	return testkit.RedisURL(t, "the multi-replica tests")
 }
 
 func randomPrefix(t *testing.T) string {

@@ -1,7 +1,6 @@
 package reload
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 	"github.com/callgate/callgate/engine"
 	"github.com/callgate/callgate/engine/script"
 	"github.com/callgate/callgate/engine/token"
+	"github.com/callgate/callgate/internal/testkit"
 )
 
 // configVersion is an auth config whose session callback reports its version, so a
@@ -87,22 +87,8 @@ type gateway struct {
 	logs     *syncBuffer
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects a gateway's log while it runs.
+type syncBuffer = testkit.SyncBuffer
 
 // startGateway serves the engine over a real listener with a reloader on dir.
 func startGateway(t testing.TB, dir string, watch bool, rescan time.Duration) *gateway {

@@ -1,7 +1,6 @@
 package script
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/callgate/callgate/internal/testkit"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -45,23 +46,8 @@ func openStore(t testing.TB) *bolt.Store {
 	return st
 }
 
-// syncBuffer collects log output from concurrent calls.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects a gateway's log while it runs.
+type syncBuffer = testkit.SyncBuffer
 
 type loaded struct {
 	gen  *Generation

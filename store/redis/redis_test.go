@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/callgate/callgate/internal/testkit"
 	"github.com/callgate/callgate/store"
 	"github.com/callgate/callgate/store/redis"
 	"github.com/callgate/callgate/store/storetest"
@@ -20,14 +20,7 @@ import (
 // it in CI, where test.sh always provides a server.
 func redisURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv("REDIS_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("REDIS_URL is not set; in CI the Redis tests must run (test.sh provides a server)")
-		}
-		t.Skip("REDIS_URL is not set: skipping the Redis store tests (./test.sh starts a server)")
-	}
-	return u
+	return testkit.RedisURL(t, "the Redis store tests")
 }
 
 // uniquePrefix isolates one test's keys from every other test sharing the server.
