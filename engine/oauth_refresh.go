@@ -31,11 +31,14 @@ import (
 // the session is not handed a token that dies on its way to the API.
 const refreshSkew = 30 * time.Second
 
-// refreshLockTTL bounds the store lock. It is longer than a refresh can take (one provider
-// request, bounded by providerHTTPTimeout, plus two store writes), so it cannot expire
-// while its holder is still working, and short enough that a crashed holder blocks the
-// account only briefly.
-const refreshLockTTL = 3 * providerHTTPTimeout
+// refreshLockTTL is the store lock's lease. The holder renews it every refreshLockRenew
+// while the provider answers, so a slow provider never lets a second replica in with the
+// same refresh token, and a crashed holder blocks the account for at most this long.
+const refreshLockTTL = 5 * time.Second
+
+// refreshLockRenew is how often the holder renews the lease: well inside refreshLockTTL, so
+// one slow store round trip does not lose it.
+const refreshLockRenew = refreshLockTTL / 3
 
 // refreshLockPoll is how often a replica waiting for another's refresh retries the lock.
 const refreshLockPoll = 25 * time.Millisecond
@@ -49,6 +52,9 @@ type refresher struct {
 	mu      sync.Mutex
 	locks   map[string]*accountLock // per account being refreshed
 	rotated map[string]rotatedEntry // by hash of the refresh token that was replaced
+	// lease and renewEvery time the store lock: refreshLockTTL and refreshLockRenew, which
+	// tests shorten to prove a renewed lease outlives a slow provider.
+	lease, renewEvery time.Duration
 }
 
 type rotatedEntry struct {
@@ -57,7 +63,8 @@ type rotatedEntry struct {
 }
 
 func newRefresher() *refresher {
-	return &refresher{locks: map[string]*accountLock{}, rotated: map[string]rotatedEntry{}}
+	return &refresher{locks: map[string]*accountLock{}, rotated: map[string]rotatedEntry{},
+		lease: refreshLockTTL, renewEvery: refreshLockRenew}
 }
 
 // lock takes the account's in-process lock, waiting at most until ctx ends. Entries are
@@ -303,12 +310,14 @@ func publicTokens(t map[string]any) map[string]any {
 // storeRefreshLock takes the store lock, polling while another replica holds it.
 func (e *Engine) storeRefreshLock(ctx context.Context, name string) (func(), error) {
 	for {
-		tok, ok, err := e.stored.st.AcquireLock(ctx, name, refreshLockTTL)
+		tok, ok, err := e.stored.st.AcquireLock(ctx, name, e.oauth.refresh.lease)
 		if err != nil {
 			return nil, unavailable(fmt.Errorf("take the refresh lock: %w", err))
 		}
 		if ok {
+			stopRenewing := e.renewRefreshLock(ctx, name, tok)
 			return func() {
+				stopRenewing()
 				// Released with a context of its own: the request may be over already.
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 				defer cancel()
@@ -322,5 +331,43 @@ func (e *Engine) storeRefreshLock(ctx context.Context, name string) (func(), err
 		case <-ctx.Done():
 			return nil, fmt.Errorf("wait for the refresh lock: %w", ctx.Err())
 		}
+	}
+}
+
+// renewRefreshLock keeps the lease on the refresh lock while its holder works, renewing it
+// every renewEvery. The returned stop ends the renewal and waits for it, so no renewal
+// can land after the lock is released. A lease that could not be renewed is logged: the
+// refresh goes on, and the worst case is the one the lease exists to make unlikely (a
+// second replica refreshing too, which a provider with rotation answers with invalid_grant).
+func (e *Engine) renewRefreshLock(ctx context.Context, name, tok string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(e.oauth.refresh.renewEvery)
+		defer tick.Stop()
+		rctx := context.WithoutCancel(ctx)
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				held, err := e.stored.st.RenewLock(rctx, name, tok, e.oauth.refresh.lease)
+				if err != nil || !held {
+					reason := "the lease was lost"
+					if err != nil {
+						reason = err.Error()
+					}
+					e.log.WarnContext(ctx, "renew the refresh lock", "code", "OAUTH_REFRESH_ERROR", "lock", name, "reason", reason)
+					if !held && err == nil {
+						return
+					}
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callgate/callgate/engine"
 	"github.com/callgate/callgate/internal/testkit"
 	"github.com/callgate/callgate/store/redis"
 )
@@ -129,4 +130,61 @@ func readSessionWith(base, sessionCookie string) (oauthSession, string, error) {
 		}
 	}
 	return s, renewed, nil
+}
+
+// TestOAuthRefreshLockOutlivesItsLease: a provider slower than the store lock's lease. The
+// holder renews the lease while the provider answers, so the other replica keeps waiting
+// instead of taking the lock and spending the same refresh token a second time.
+func TestOAuthRefreshLockOutlivesItsLease(t *testing.T) {
+	redisURL := redisURLForTest(t)
+	clock := &jumpClock{}
+	iss := startTestIssuer(t, clock.now, time.Hour)
+	iss.refreshDelay = 1200 * time.Millisecond // four leases
+	dir := issuerScriptDir(t, iss)
+	prefix := fmt.Sprintf("callgate-test-lease-%d", time.Now().UnixNano())
+	replica := func() *gateway {
+		st, err := redis.Open(redis.Options{URL: redisURL, KeyPrefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx := context.Background()
+			if keys, _ := st.Client().Keys(ctx, st.Prefix()+"*").Result(); len(keys) > 0 {
+				st.Client().Del(ctx, keys...)
+			}
+			st.Close()
+		})
+		g := startGateway(t, gatewayConfig{fixture: dir, url: gatewayOrigin, now: clock.now, store: st})
+		engine.SetRefreshLease(g.eng, 300*time.Millisecond, 100*time.Millisecond)
+		return g
+	}
+	replicas := []*gateway{replica(), replica()}
+	b := replicas[0].browser(t)
+	if r := b.getPage(authorize(t, b, "test")); r.status != 302 || errorCode(r) != "" {
+		t.Fatalf("sign in: got %d %s", r.status, r.header.Get("Location"))
+	}
+	cookie := b.get("next-auth.session-token")
+	clock.add(2 * time.Hour)
+	const n = 10
+	results := make([]oauthSession, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { results[i], _, errs[i] = readSessionWith(replicas[i%2].srv.URL, cookie) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("read %d (replica %d): %v", i, i%2, err)
+		}
+		if results[i].Refreshes != 1 || results[i].AccessToken != results[0].AccessToken {
+			t.Errorf("read %d (replica %d): got %+v, want the one refreshed session", i, i%2, results[i])
+		}
+	}
+	if got := iss.refreshGrants.Load(); got != 1 {
+		t.Errorf("refresh grants at the issuer: got %d, want exactly 1", got)
+	}
+	if got := iss.reusedRefresh.Load(); got != 0 {
+		t.Errorf("refresh tokens used twice: got %d, want 0 (the lease was lost while the provider answered)", got)
+	}
 }

@@ -30,6 +30,9 @@ type testIssuer struct {
 	key          *ecdsa.PrivateKey // published in the JWKS
 	now          func() time.Time
 	accessTTL    time.Duration
+	// refreshDelay makes every refresh grant take this long, as a slow provider would. Set
+	// it before the first request.
+	refreshDelay time.Duration
 
 	mu sync.Mutex
 	// editClaims, when set, changes the ID token's claims before they are signed.
@@ -156,6 +159,9 @@ func (iss *testIssuer) token(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		writeJSON(w, 400, map[string]string{"error": "invalid_request"})
 		return
+	}
+	if r.PostForm.Get("grant_type") == "refresh_token" {
+		time.Sleep(iss.refreshDelay)
 	}
 	iss.mu.Lock()
 	defer iss.mu.Unlock()

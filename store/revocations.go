@@ -77,6 +77,10 @@ type Locks interface {
 	// AcquireLock takes the lock named name for ttl unless someone else holds it. It returns
 	// a fencing token for ReleaseLock and whether the lock was taken.
 	AcquireLock(ctx context.Context, name string, ttl time.Duration) (token string, ok bool, err error)
+	// RenewLock extends the lock to ttl from now if token still holds it, so a holder whose
+	// work outlasts the first ttl keeps the lease; it reports false when the lock was lost
+	// (expired, or taken by someone else).
+	RenewLock(ctx context.Context, name, token string, ttl time.Duration) (bool, error)
 	// ReleaseLock gives the lock back if token still holds it; releasing a lock that expired
 	// or was taken by someone else is a no-op.
 	ReleaseLock(ctx context.Context, name, token string) error

@@ -426,6 +426,32 @@ func (s *Store) AcquireLock(ctx context.Context, name string, ttl time.Duration)
 	return token, true, nil
 }
 
+// RenewLock moves the lock's expiry to ttl from now, only while token holds it.
+func (s *Store) RenewLock(ctx context.Context, name, token string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, errors.New("renew lock: the ttl must be positive")
+	}
+	renewed := false
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		bk := tx.Bucket(bucketLocks)
+		raw := bk.Get([]byte(name))
+		if raw == nil {
+			return nil
+		}
+		var held lockDocument
+		now := time.Now()
+		if json.Unmarshal(raw, &held) != nil || held.Token != token || !held.Expires.After(now) {
+			return nil
+		}
+		renewed = true
+		return putJSON(bk, name, lockDocument{Token: token, Expires: now.Add(ttl)})
+	})
+	if err != nil {
+		return false, fmt.Errorf("renew lock %q: %w", name, err)
+	}
+	return renewed, nil
+}
+
 // ReleaseLock deletes the lock if token holds it.
 func (s *Store) ReleaseLock(ctx context.Context, name, token string) error {
 	err := s.update(ctx, func(tx *bbolt.Tx) error {

@@ -355,6 +355,23 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `)
 
+var renewLockScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`)
+
+// RenewLock moves the lock's expiry to ttl from now, only while token holds it.
+func (s *Store) RenewLock(ctx context.Context, name, token string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, errors.New("renew lock: the ttl must be positive")
+	}
+	n, err := renewLockScript.Run(ctx, s.rdb, []string{s.key("lock", name)}, token, ttl.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("renew lock %q: %w", name, wrap("write", err))
+	}
+	return n == 1, nil
+}
+
 // AcquireLock takes the lock with SET NX PX.
 func (s *Store) AcquireLock(ctx context.Context, name string, ttl time.Duration) (string, bool, error) {
 	if ttl <= 0 {

@@ -415,11 +415,30 @@ func TestLocks(t *testing.T, open func(t *testing.T) store.Store) {
 	if err := s.ReleaseLock(ctx, "refresh", tok); err != nil {
 		t.Fatalf("ReleaseLock: %v", err)
 	}
-	if _, ok, err := s.AcquireLock(ctx, "refresh", 100*time.Millisecond); err != nil || !ok {
-		t.Errorf("AcquireLock after release: got ok=%v (%v), want true", ok, err)
+	short, ok, err := s.AcquireLock(ctx, "refresh", 100*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatalf("AcquireLock after release: got ok=%v (%v), want true", ok, err)
 	}
 	time.Sleep(250 * time.Millisecond)
-	if _, ok, err := s.AcquireLock(ctx, "refresh", time.Minute); err != nil || !ok {
-		t.Errorf("AcquireLock after the ttl: got ok=%v (%v), want true", ok, err)
+	if renewed, err := s.RenewLock(ctx, "refresh", short, time.Minute); err != nil || renewed {
+		t.Errorf("RenewLock after the ttl: got %v (%v), want false: the lease is lost", renewed, err)
+	}
+	again, ok, err := s.AcquireLock(ctx, "refresh", 200*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatalf("AcquireLock after the ttl: got ok=%v (%v), want true", ok, err)
+	}
+	if renewed, err := s.RenewLock(ctx, "refresh", "not-the-holder", time.Minute); err != nil || renewed {
+		t.Errorf("RenewLock by another: got %v (%v), want false", renewed, err)
+	}
+	// Renewed past its first ttl, the lease is still held after that ttl.
+	if renewed, err := s.RenewLock(ctx, "refresh", again, time.Minute); err != nil || !renewed {
+		t.Fatalf("RenewLock by the holder: got %v (%v), want true", renewed, err)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if _, ok, err := s.AcquireLock(ctx, "refresh", time.Minute); err != nil || ok {
+		t.Errorf("AcquireLock after the first ttl of a renewed lease: got ok=%v (%v), want false", ok, err)
+	}
+	if err := s.ReleaseLock(ctx, "refresh", again); err != nil {
+		t.Fatalf("ReleaseLock: %v", err)
 	}
 }
