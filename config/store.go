@@ -28,6 +28,10 @@ type RedisConfig struct {
 	WriteTimeout Duration `yaml:"write_timeout"`
 	// PoolTimeout bounds waiting for a free connection. Default 2s.
 	PoolTimeout Duration `yaml:"pool_timeout"`
+	// TLSCAFile is a PEM file of the certificate authorities that sign the Redis servers'
+	// (and sentinels') certificates, for a Redis behind a private CA; only these are
+	// trusted then. Empty = the system roots. Needs a rediss:// store URL.
+	TLSCAFile string `yaml:"tls_ca_file"`
 }
 
 // SecurityConfig holds sign-out-everywhere and brute-force settings.
@@ -86,6 +90,9 @@ func (c *Config) validateStore() error {
 	}
 	if strings.ContainsAny(c.Redis.KeyPrefix, "{}") {
 		return &Error{"redis.key_prefix", "must not contain { or } (the prefix becomes a Cluster hash tag)"}
+	}
+	if c.Redis.TLSCAFile != "" && !strings.HasPrefix(c.Store, "rediss") {
+		return &Error{"redis.tls_ca_file", "needs a TLS store URL (rediss://, rediss+sentinel:// or rediss+cluster://)"}
 	}
 	for name, v := range map[string]int{"redis.pool_size": c.Redis.PoolSize, "redis.min_idle_conns": c.Redis.MinIdleConns} {
 		if v < 0 {

@@ -20,6 +20,10 @@ func TestStoreSettings(t *testing.T) {
 		{"store: postgres", "store"},
 		{"redis: {key_prefix: \"a{b}\"}", "redis.key_prefix"},
 		{"redis: {pool_size: -1}", "redis.pool_size"},
+		{"store: rediss://cache:6380\nredis: {tls_ca_file: /etc/callgate/redis-ca.pem}", ""},
+		{"store: rediss+cluster://a:7000,b:7001\nredis: {tls_ca_file: /etc/callgate/redis-ca.pem}", ""},
+		{"store: redis://cache:6379\nredis: {tls_ca_file: /etc/callgate/redis-ca.pem}", "redis.tls_ca_file"},
+		{"redis: {tls_ca_file: /etc/callgate/redis-ca.pem}", "redis.tls_ca_file"},
 		{"security: {revocation_on_store_error: maybe}", "security.revocation_on_store_error"},
 		{"security: {signin_max_failures_per_username: -1}", "security.signin_max_failures_per_username"},
 	}

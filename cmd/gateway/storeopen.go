@@ -36,6 +36,7 @@ func openStore(setting, dataDir string, rc config.RedisConfig) (store.Store, err
 		URL: setting, KeyPrefix: rc.KeyPrefix, PoolSize: rc.PoolSize, MinIdleConns: rc.MinIdleConns,
 		DialTimeout: time.Duration(rc.DialTimeout), ReadTimeout: time.Duration(rc.ReadTimeout),
 		WriteTimeout: time.Duration(rc.WriteTimeout), PoolTimeout: time.Duration(rc.PoolTimeout),
+		TLSCAFile: rc.TLSCAFile,
 	})
 }
 

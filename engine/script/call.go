@@ -10,7 +10,7 @@ import (
 	"reflect"
 	"regexp"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -212,22 +212,37 @@ func (l *eventLoop) close() {
 // promise and passes the settled value to use (still under the deadline, since exporting
 // may run script code such as toJSON). Any error it returns is an *Error, and the runtime
 // must then be discarded.
+//
+// The runtime's watchdog interrupts the script at the deadline or when the caller's
+// context ends (and the HeapGuard when the heap is past its ceiling). An interrupt may land
+// just as the call finishes, and the runtime may then carry it into its next call, so a
+// runtime that was interrupted is discarded.
 func (v *vm) run(ctx context.Context, name string, timeout time.Duration, f func() (goja.Value, error), use func(goja.Value) error) (err error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	c := &callState{ctx: ctx, name: name, loop: newEventLoop(), unhandled: map[*goja.Promise]struct{}{}}
-	v.call = c
-	untrack := func() bool { return false }
-	if h := v.gen.heap; h != nil {
-		untrack = h.track(c, v.rt)
+	c := &callState{parent: ctx, deadline: time.Now().Add(timeout), name: name}
+	if err := ctx.Err(); err != nil {
+		v.broken = true
+		return v.timeoutError(err, name)
 	}
-	stop := context.AfterFunc(ctx, func() { v.rt.Interrupt(ctx.Err()) })
+	v.call = c
+	heap := v.gen.heap
+	if heap != nil {
+		heap.track(c, v.rt)
+	}
+	v.watchdog.watch(c)
 	defer func() {
-		if !stop() || untrack() {
+		// Both interrupters let go of the call before the verdict.
+		fired := v.watchdog.release()
+		heapHit := heap != nil && heap.untrack(c)
+		if fired || heapHit {
 			// An interrupt fired (or is firing): the runtime may carry it into its next call.
 			v.broken = true
 		}
-		c.loop.close()
+		if c.cancel != nil {
+			c.cancel()
+		}
+		if c.loop != nil {
+			c.loop.close()
+		}
 		v.call = nil
 		if r := recover(); r != nil {
 			v.broken = true
@@ -239,7 +254,7 @@ func (v *vm) run(ctx context.Context, name string, timeout time.Duration, f func
 	}()
 	val, ferr := f()
 	if ferr != nil {
-		return v.toError(ctx, name, ferr)
+		return v.toError(c, name, ferr)
 	}
 	var promise *goja.Promise
 	if o, ok := val.(*goja.Object); ok {
@@ -249,20 +264,24 @@ func (v *vm) run(ctx context.Context, name string, timeout time.Duration, f func
 			// A thenable: adopt it the way `await` would.
 			p, resolve, _ := v.rt.NewPromise()
 			if rerr := resolve(o); rerr != nil {
-				return v.toError(ctx, name, rerr)
+				return v.toError(c, name, rerr)
 			}
 			promise = p
 		}
 	}
-	for c.loop.outstanding > 0 {
-		job, werr := c.loop.next(ctx)
+	for c.loop != nil && c.loop.outstanding > 0 {
+		job, werr := c.loop.next(c.context())
 		if werr != nil {
-			return v.timeoutError(ctx, name)
+			cause := c.err()
+			if cause == nil {
+				cause = werr
+			}
+			return v.timeoutError(cause, name)
 		}
 		c.loop.outstanding--
 		c.jobPending = job
 		if _, jerr := v.runJob(goja.Undefined()); jerr != nil {
-			return v.toError(ctx, name, jerr)
+			return v.toError(c, name, jerr)
 		}
 	}
 	if promise != nil {
@@ -286,24 +305,28 @@ func (v *vm) run(ctx context.Context, name string, timeout time.Duration, f func
 		if errors.As(uerr, &se) {
 			return se
 		}
-		return v.toError(ctx, name, uerr)
+		return v.toError(c, name, uerr)
 	}
-	if ctx.Err() != nil {
-		return v.timeoutError(ctx, name)
+	if cerr := c.err(); cerr != nil {
+		return v.timeoutError(cerr, name)
 	}
 	return nil
 }
 
 // toError classifies an error returned by goja.
-func (v *vm) toError(ctx context.Context, name string, err error) *Error {
+func (v *vm) toError(c *callState, name string, err error) *Error {
 	var ie *goja.InterruptedError
 	if errors.As(err, &ie) && ie.Value() == errHeapLimit {
 		e := &Error{Callback: name, Kind: KindLimit, Message: "interrupted: " + errHeapLimit.Error(), Err: errHeapLimit}
 		v.locate(e, ie.Stack())
 		return e
 	}
-	if ie != nil || ctx.Err() != nil {
-		e := v.timeoutError(ctx, name)
+	if cerr := c.err(); ie != nil || cerr != nil {
+		if cerr == nil {
+			// Interrupted, but the clock reads the deadline as not quite passed.
+			cerr = context.DeadlineExceeded
+		}
+		e := v.timeoutError(cerr, name)
 		if ie != nil {
 			// Point at the line the callback was running when the deadline struck, so a
 			// loop that never ends is found at once.
@@ -328,11 +351,12 @@ func (v *vm) toError(ctx context.Context, name string, err error) *Error {
 	return &Error{Callback: name, Kind: KindInternal, Message: err.Error(), Err: err}
 }
 
-func (v *vm) timeoutError(ctx context.Context, name string) *Error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return &Error{Callback: name, Kind: KindTimeout, Message: fmt.Sprintf("%s did not finish within %s", name, v.gen.timeout(name)), Err: ctx.Err()}
+// timeoutError describes a call stopped by cause, the error of the context that ended.
+func (v *vm) timeoutError(cause error, name string) *Error {
+	if errors.Is(cause, context.DeadlineExceeded) {
+		return &Error{Callback: name, Kind: KindTimeout, Message: fmt.Sprintf("%s did not finish within %s", name, v.gen.timeout(name)), Err: cause}
 	}
-	return &Error{Callback: name, Kind: KindTimeout, Message: name + " was canceled", Err: ctx.Err()}
+	return &Error{Callback: name, Kind: KindTimeout, Message: name + " was canceled", Err: cause}
 }
 
 // stackFrameRE matches one frame of a goja stack string: "at fn (file:line:col(pc))".
@@ -647,11 +671,12 @@ func (v *vm) toJS(x any) goja.Value {
 		return v.rt.NewDynamicObject(&lazyObject{v: v, src: t})
 	case map[string]any:
 		o := v.rt.NewObject()
-		keys := make([]string, 0, len(t))
+		var small [8]string // a callback's argument object has a handful of keys
+		keys := small[:0]
 		for k := range t {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
+		slices.Sort(keys)
 		for _, k := range keys {
 			_ = o.Set(k, v.toJS(t[k]))
 		}

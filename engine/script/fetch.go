@@ -134,8 +134,8 @@ func (v *vm) fetch(fc goja.FunctionCall) goja.Value {
 		_ = reject(v.newError("TypeError", err.Error()))
 		return v.rt.ToValue(p)
 	}
-	settle := c.loop.start()
-	ctx := c.ctx
+	settle := c.async().start()
+	ctx := c.context()
 	go func() {
 		res, err := f.do(ctx, req)
 		settle(func() {

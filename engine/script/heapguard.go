@@ -114,16 +114,18 @@ func (h *HeapGuard) interruptAll() int {
 	return n
 }
 
-// track registers a call in progress; the returned function unregisters it and reports
-// whether the guard interrupted it. After it returns the guard no longer touches rt.
-func (h *HeapGuard) track(c *callState, rt *goja.Runtime) (untrack func() bool) {
+// track registers a call in progress. untrack must follow once it ends.
+func (h *HeapGuard) track(c *callState, rt *goja.Runtime) {
 	h.mu.Lock()
 	h.running[c] = rt
 	h.mu.Unlock()
-	return func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		delete(h.running, c)
-		return c.heapHit
-	}
+}
+
+// untrack unregisters a call and reports whether the guard interrupted it. After it returns
+// the guard no longer touches the call's runtime.
+func (h *HeapGuard) untrack(c *callState) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.running, c)
+	return c.heapHit
 }

@@ -19,15 +19,78 @@ type Shared map[string]any
 type lazyObject struct {
 	v       *vm
 	src     map[string]any
-	got     map[string]goja.Value // converted on read, or written by the script
+	got     lazyValues // converted on read (objects only), or written by the script
 	deleted map[string]bool
+}
+
+// lazyValues holds the values a lazyObject has made or been given. A callback usually reads
+// one or two nested objects of an argument, so the first few live in the struct itself and
+// a map is made only past them.
+type lazyValues struct {
+	few  [4]lazyEntry
+	nFew int
+	more map[string]goja.Value
+}
+
+type lazyEntry struct {
+	key string
+	val goja.Value
+}
+
+func (m *lazyValues) get(key string) (goja.Value, bool) {
+	for i := range m.nFew {
+		if m.few[i].key == key {
+			return m.few[i].val, true
+		}
+	}
+	val, ok := m.more[key]
+	return val, ok
+}
+
+func (m *lazyValues) set(key string, val goja.Value) {
+	for i := range m.nFew {
+		if m.few[i].key == key {
+			m.few[i].val = val
+			return
+		}
+	}
+	if _, ok := m.more[key]; ok || m.nFew == len(m.few) {
+		if m.more == nil {
+			m.more = make(map[string]goja.Value)
+		}
+		m.more[key] = val
+		return
+	}
+	m.few[m.nFew] = lazyEntry{key, val}
+	m.nFew++
+}
+
+func (m *lazyValues) delete(key string) {
+	for i := range m.nFew {
+		if m.few[i].key == key {
+			m.nFew--
+			m.few[i] = m.few[m.nFew]
+			m.few[m.nFew] = lazyEntry{}
+			return
+		}
+	}
+	delete(m.more, key)
+}
+
+func (m *lazyValues) keys(yield func(string)) {
+	for i := range m.nFew {
+		yield(m.few[i].key)
+	}
+	for k := range m.more {
+		yield(k)
+	}
 }
 
 func (o *lazyObject) Get(key string) goja.Value {
 	if o.deleted[key] {
 		return nil
 	}
-	if val, ok := o.got[key]; ok {
+	if val, ok := o.got.get(key); ok {
 		return val
 	}
 	x, ok := o.src[key]
@@ -35,19 +98,19 @@ func (o *lazyObject) Get(key string) goja.Value {
 		return nil
 	}
 	val := o.v.toJS(x)
-	if o.got == nil {
-		o.got = make(map[string]goja.Value, len(o.src))
+	if _, isObject := val.(*goja.Object); !isObject {
+		// A primitive has no identity: converting it again on the next read is
+		// indistinguishable from keeping it, and the usual read (a string or a boolean
+		// claim) then stores nothing.
+		return val
 	}
 	// Kept so that a nested object read twice is the same object, writes included.
-	o.got[key] = val
+	o.got.set(key, val)
 	return val
 }
 
 func (o *lazyObject) Set(key string, val goja.Value) bool {
-	if o.got == nil {
-		o.got = make(map[string]goja.Value, len(o.src))
-	}
-	o.got[key] = val
+	o.got.set(key, val)
 	delete(o.deleted, key)
 	return true
 }
@@ -56,7 +119,7 @@ func (o *lazyObject) Has(key string) bool {
 	if o.deleted[key] {
 		return false
 	}
-	if _, ok := o.got[key]; ok {
+	if _, ok := o.got.get(key); ok {
 		return true
 	}
 	_, ok := o.src[key]
@@ -68,23 +131,23 @@ func (o *lazyObject) Delete(key string) bool {
 		o.deleted = map[string]bool{}
 	}
 	o.deleted[key] = true
-	delete(o.got, key)
+	o.got.delete(key)
 	return true
 }
 
 // Keys are sorted, as toJS sets a plain object's keys, so Object.keys is stable.
 func (o *lazyObject) Keys() []string {
-	keys := make([]string, 0, len(o.src)+len(o.got))
+	keys := make([]string, 0, len(o.src)+o.got.nFew+len(o.got.more))
 	for k := range o.src {
 		if !o.deleted[k] {
 			keys = append(keys, k)
 		}
 	}
-	for k := range o.got {
+	o.got.keys(func(k string) {
 		if _, inSrc := o.src[k]; !inSrc {
 			keys = append(keys, k)
 		}
-	}
+	})
 	sort.Strings(keys)
 	return keys
 }

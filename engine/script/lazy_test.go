@@ -59,3 +59,44 @@ export default {
 		}
 	}
 }
+
+// TestSharedArgumentManyWrites: a script that writes, overwrites and deletes more
+// properties than the object keeps inline reads back exactly what it wrote.
+func TestSharedArgumentManyWrites(t *testing.T) {
+	dir := writeDir(t, map[string]string{"auth.config.js": `import Credentials from "callgate/providers/credentials";
+export default {
+  providers: [Credentials({ authorize: () => null })],
+  callbacks: {
+    authorized({ token }) {
+      const nested = token.nested;
+      for (const k of ["a", "b", "c", "d", "e", "f"]) token[k] = k + "1";
+      token.b = "b2";
+      token.e = "e2";
+      delete token.a;
+      delete token.f;
+      delete token.sub;
+      token.sub = "again";
+      return {
+        keys: Object.keys(token).join(","),
+        values: Object.keys(token).filter((k) => k !== "nested").map((k) => token[k]).join(","),
+        same: token.nested === nested,
+        gone: token.a === undefined && !("f" in token),
+      };
+    },
+  },
+};
+`})
+	l := load(t, dir, nil)
+	token := map[string]any{"sub": "u1", "nested": map[string]any{"x": 1.0}}
+	got, err := l.gen.Call(context.Background(), "callbacks.authorized", map[string]any{"token": Shared(token)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"keys": "b,c,d,e,nested,sub", "values": "b2,c1,d1,e2,again", "same": true, "gone": true}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if want := map[string]any{"sub": "u1", "nested": map[string]any{"x": 1.0}}; !reflect.DeepEqual(token, want) {
+		t.Errorf("the shared Go map changed: got %v, want %v", token, want)
+	}
+}

@@ -31,8 +31,8 @@ func (v *vm) goWork(fn func(ctx context.Context) (any, error), toJS func(any) go
 		v.throw("Error", "asynchronous host functions can only run inside a callback")
 	}
 	p, resolve, reject := v.rt.NewPromise()
-	settle := c.loop.start()
-	ctx := c.ctx
+	settle := c.async().start()
+	ctx := c.context()
 	go func() {
 		res, err := fn(ctx)
 		settle(func() {
@@ -51,7 +51,7 @@ func (v *vm) goWork(fn func(ctx context.Context) (any, error), toJS func(any) go
 func (v *vm) await(fn func(ctx context.Context) (any, error)) (any, error) {
 	ctx := context.Background()
 	if v.call != nil {
-		ctx = v.call.ctx
+		ctx = v.call.context()
 	}
 	type result struct {
 		v   any

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
@@ -43,6 +44,9 @@ type vm struct {
 	exports goja.Value // module.exports of the bundle (load runtime only needs it)
 
 	call *callState // the call in progress
+
+	// watchdog interrupts the call in progress at its deadline or when its caller gives up.
+	watchdog watchdog
 	// broken marks a runtime that must not be reused: a call on it failed, was interrupted
 	// or might still receive an interrupt.
 	broken bool
@@ -53,16 +57,39 @@ type boundFn struct {
 	this goja.Value
 }
 
-// callState is what Go bindings need to know about the call in progress.
+// callState is what Go bindings need to know about the call in progress. Most callbacks
+// return a plain value without starting any asynchronous work, so the context with the
+// call's deadline, the event loop and the set of unhandled rejections are made only when
+// something needs them.
 type callState struct {
-	ctx        context.Context
+	parent     context.Context // the caller's context
+	deadline   time.Time       // when the call's own time is up
 	name       string
-	loop       *eventLoop
+	ctx        context.Context // parent bounded by deadline; nil until context() is called
+	cancel     context.CancelFunc
+	loop       *eventLoop // nil until async() is called
 	logged     int
 	truncated  bool
 	unhandled  map[*goja.Promise]struct{}
 	jobPending func()
 	heapHit    bool // set by the HeapGuard, under its lock
+}
+
+// context returns the call's context: the caller's, ending at the call's deadline. Go work
+// started by the script runs under it.
+func (c *callState) context() context.Context {
+	if c.ctx == nil {
+		c.ctx, c.cancel = context.WithDeadline(c.parent, c.deadline)
+	}
+	return c.ctx
+}
+
+// async returns the call's event loop. Call it on the runtime goroutine.
+func (c *callState) async() *eventLoop {
+	if c.loop == nil {
+		c.loop = newEventLoop()
+	}
+	return c.loop
 }
 
 // newVM creates a runtime, installs the globals, runs the program and hands the runtime to
@@ -71,7 +98,7 @@ type callState struct {
 func (g *Generation) newVM(ctx context.Context, inspect func(*vm) error) (v *vm, err error) {
 	rt := goja.New()
 	rt.SetMaxCallStackSize(g.maxStack)
-	v = &vm{gen: g, rt: rt, hostMark: goja.NewSymbol("callgate.hostError")}
+	v = &vm{gen: g, rt: rt, hostMark: goja.NewSymbol("callgate.hostError"), watchdog: watchdog{rt: rt}}
 	v.jsonObj = rt.Get("JSON")
 	v.stringify, _ = goja.AssertFunction(v.jsonObj.ToObject(rt).Get("stringify"))
 	v.promiseCtr = rt.Get("Promise").ToObject(rt)
@@ -95,6 +122,9 @@ func (g *Generation) newVM(ctx context.Context, inspect func(*vm) error) (v *vm,
 			return
 		}
 		if op == goja.PromiseRejectionReject {
+			if v.call.unhandled == nil {
+				v.call.unhandled = map[*goja.Promise]struct{}{}
+			}
 			v.call.unhandled[p] = struct{}{}
 		} else {
 			delete(v.call.unhandled, p)
@@ -185,7 +215,7 @@ func (v *vm) consoleFunc(level slog.Level) func(goja.FunctionCall) goja.Value {
 			parts[i] = v.describe(a)
 		}
 		msg := strings.Join(parts, " ")
-		ctx := c.ctx
+		ctx := c.parent // for the log record's values only; logging does not wait
 		cost := len(msg) + consoleLineCost
 		if c.logged+cost > consoleCap {
 			c.truncated = true

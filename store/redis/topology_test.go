@@ -1,0 +1,609 @@
+package redis_test
+
+// These tests run the store against deployments other than one plain node: a Cluster, a
+// Sentinel-managed master with a replica (including a failover), and a TLS-only server
+// behind a private CA. Each test starts its own redis-server processes on free loopback
+// ports in a temporary directory and kills them when it ends.
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/callgate/callgate/internal/testkit"
+	"github.com/callgate/callgate/store"
+	"github.com/callgate/callgate/store/redis"
+	"github.com/callgate/callgate/store/storetest"
+)
+
+// requireTools skips the test when a program it needs is not installed, except in CI
+// (CI=true), where .ci/run installs them and a missing one is a failure.
+func requireTools(t *testing.T, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if _, err := exec.LookPath(name); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is not installed; in CI the Redis topology tests must run (.ci/run installs it)", name)
+			}
+			t.Skipf("%s is not installed: skipping the Redis topology test %s (apt-get install redis-server redis-tools)", name, t.Name())
+		}
+	}
+}
+
+// freePort returns a loopback port nothing listens on. With bus set, port+10000 (the
+// Cluster bus port redis-server opens next to it) is free as well.
+func freePort(t *testing.T, bus bool) int {
+	t.Helper()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("find a free port: %v", err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !bus {
+			return port
+		}
+		if port+10000 > 65535 {
+			continue
+		}
+		busLn, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
+		if err != nil {
+			continue
+		}
+		busLn.Close()
+		return port
+	}
+	t.Fatal("find a free port pair for a Cluster node: none after 100 tries")
+	return 0
+}
+
+// startServer runs redis-server with args in its own directory under dir, waits until it
+// accepts connections on port, and kills it when the test ends. Its log goes to a file
+// that is printed when the test fails, since that is where a refused option shows up.
+func startServer(t *testing.T, dir string, port int, args ...string) {
+	t.Helper()
+	nodeDir := filepath.Join(dir, "node-"+strconv.Itoa(port))
+	if err := os.MkdirAll(nodeDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	logFile := filepath.Join(nodeDir, "redis.log")
+	// Without persistence a test run leaves nothing behind but the temp dir.
+	base := []string{"--dir", nodeDir, "--logfile", logFile, "--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--daemonize", "no"}
+	if len(args) > 0 && strings.HasSuffix(args[0], ".conf") {
+		// A config file must be the first argument.
+		base = append([]string{args[0]}, base...)
+		args = args[1:]
+	}
+	cmd := exec.Command("redis-server", append(base, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server on port %d: %v", port, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			if b, err := os.ReadFile(logFile); err == nil {
+				t.Logf("redis-server :%d log:\n%s", port, lastLines(string(b), 30))
+			}
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 200*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			return
+		}
+		select {
+		case err := <-exited:
+			b, _ := os.ReadFile(logFile)
+			t.Fatalf("redis-server on port %d exited before listening (%v):\n%s", port, err, lastLines(string(b), 30))
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on port %d: not listening after 10s", port)
+		}
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitFor polls cond every 50ms until it returns nil or the timeout passes, then fails the
+// test with cond's last error.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %s: %v", what, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// openTopology opens a store on url under a fresh prefix and closes it when the test ends.
+// The servers are the test's own, so no keys need deleting.
+func openTopology(t *testing.T, o redis.Options) *redis.Store {
+	t.Helper()
+	o.KeyPrefix = testkit.UniquePrefix("callgate-topology")
+	s, err := redis.Open(o)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", o.URL, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// startCluster starts three master nodes, joins them with redis-cli --cluster create and
+// waits until every node reports cluster_state:ok. It returns the nodes' addresses.
+func startCluster(t *testing.T) []string {
+	t.Helper()
+	dir := t.TempDir()
+	var addrs []string
+	for range 3 {
+		port := freePort(t, true)
+		startServer(t, dir, port, "--port", strconv.Itoa(port), "--cluster-enabled", "yes",
+			"--cluster-config-file", filepath.Join(dir, "nodes-"+strconv.Itoa(port)+".conf"), "--cluster-node-timeout", "2000")
+		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(port))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, addr := range addrs {
+		node := goredis.NewClient(&goredis.Options{Addr: addr})
+		waitFor(t, "cluster_state:ok on "+addr, 15*time.Second, func() error {
+			info, err := node.ClusterInfo(ctx).Result()
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(info, "cluster_state:ok") {
+				return errors.New(firstLine(info))
+			}
+			return nil
+		})
+		node.Close()
+	}
+	return addrs
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return strings.TrimSpace(line)
+}
+
+func TestCluster(t *testing.T) {
+	requireTools(t, "redis-server", "redis-cli")
+	addrs := startCluster(t)
+	url := "redis+cluster://" + strings.Join(addrs, ",")
+	open := func(t *testing.T) store.Store { return openTopology(t, redis.Options{URL: url}) }
+
+	t.Run("Conformance", func(t *testing.T) { storetest.TestAll(t, open) })
+
+	t.Run("OneSlotOneNode", func(t *testing.T) {
+		s := openTopology(t, redis.Options{URL: url})
+		ctx := context.Background()
+		u, err := s.CreateUser(ctx, store.User{Username: "ada", Email: "ada@example.com", PasswordHash: bcryptHash})
+		if err != nil {
+			t.Fatalf("CreateUser: %v", err)
+		}
+		if err := s.CreateSession(ctx, store.Session{ID: store.SessionID("tok"), UserID: u.ID, Expires: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatalf("CreateSession: %v", err)
+		}
+		cc := s.Client().(*goredis.ClusterClient)
+		var mu sync.Mutex
+		perNode := map[string][]string{}
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, node *goredis.Client) error {
+			keys, err := node.Keys(ctx, s.Prefix()+"*").Result()
+			mu.Lock()
+			defer mu.Unlock()
+			if len(keys) > 0 {
+				perNode[node.Options().Addr] = keys
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("list keys on every master: %v", err)
+		}
+		if len(perNode) != 1 {
+			t.Fatalf("masters holding the gateway's keys: got %d (%v), want 1", len(perNode), perNode)
+		}
+		for _, keys := range perNode {
+			if len(keys) < 4 {
+				t.Errorf("keys: got %v, want the user, its indexes and the session", keys)
+			}
+		}
+	})
+
+	// The cluster must really refuse a script over keys of different slots, or the
+	// atomicity checks below would prove nothing about the hash tag.
+	t.Run("CrossSlotScriptRefused", func(t *testing.T) {
+		s := openTopology(t, redis.Options{URL: url})
+		ctx := context.Background()
+		script := "redis.call('SET', KEYS[1], '1'); redis.call('SET', KEYS[2], '1'); return 1"
+		tests := []struct {
+			name    string
+			keys    []string
+			wantErr string
+		}{
+			{"same hash tag", []string{s.Prefix() + "a", s.Prefix() + "b"}, ""},
+			{"no hash tag", []string{"callgate-untagged:a", "callgate-untagged:b"}, "CROSSSLOT"},
+		}
+		for _, tt := range tests {
+			err := s.Client().Eval(ctx, script, tt.keys).Err()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("%s: got %v, want the script to run", tt.name, err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("%s: got %v, want an error containing %s", tt.name, err, tt.wantErr)
+			}
+		}
+	})
+
+	t.Run("MultiKeyWriteAtomic", func(t *testing.T) {
+		s := openTopology(t, redis.Options{URL: url})
+		ctx := context.Background()
+		if _, err := s.CreateUser(ctx, store.User{Username: "first", Email: "shared@example.com", PasswordHash: bcryptHash}); err != nil {
+			t.Fatalf("CreateUser first: %v", err)
+		}
+		// A user whose email is taken must leave no trace: had the username index been
+		// written before the email check failed, "second" would now be found or taken.
+		_, err := s.CreateUser(ctx, store.User{Username: "second", Email: "shared@example.com", PasswordHash: bcryptHash})
+		if !errors.Is(err, store.ErrDuplicate) {
+			t.Fatalf("CreateUser with a taken email: got %v, want ErrDuplicate", err)
+		}
+		if _, err := s.FindUser(ctx, store.UserQuery{Username: "second"}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("FindUser second after the refused create: got %v, want ErrNotFound", err)
+		}
+		if _, err := s.CreateUser(ctx, store.User{Username: "second", Email: "second@example.com", PasswordHash: bcryptHash}); err != nil {
+			t.Errorf("CreateUser second with its own email: got %v, want nil", err)
+		}
+
+		// Many replicas racing for one username: exactly one wins, and no loser's email
+		// index survives.
+		const racers = 16
+		var wg sync.WaitGroup
+		errs := make([]error, racers)
+		for i := range racers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = s.CreateUser(ctx, store.User{Username: "contended", Email: fmt.Sprintf("racer%d@example.com", i), PasswordHash: bcryptHash})
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, store.ErrDuplicate):
+				t.Errorf("racer %d: got %v, want nil or ErrDuplicate", i, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("racers that created %q: got %d, want 1", "contended", won)
+		}
+		winner, err := s.FindUser(ctx, store.UserQuery{Username: "contended"})
+		if err != nil {
+			t.Fatalf("FindUser contended: %v", err)
+		}
+		for i := range racers {
+			email := fmt.Sprintf("racer%d@example.com", i)
+			got, err := s.FindUser(ctx, store.UserQuery{Email: email})
+			switch {
+			case email == winner.Email && (err != nil || got.ID != winner.ID):
+				t.Errorf("FindUser by the winner's email: got %v, %v, want user %s", got.ID, err, winner.ID)
+			case email != winner.Email && !errors.Is(err, store.ErrNotFound):
+				t.Errorf("FindUser by loser email %s: got %v, want ErrNotFound", email, err)
+			}
+		}
+	})
+}
+
+// bcryptHash is a well-formed bcrypt hash; the store checks the format, not the password.
+const bcryptHash = "$2a$10$7tboHp0AlRTDIADGPuZxDe.DaSy8Hk4bFM.AOeQ9yBbF.29OlZFe."
+
+// sentinelMaster is the name the test's sentinel monitors.
+const sentinelMaster = "callgate-test"
+
+func TestSentinel(t *testing.T) {
+	requireTools(t, "redis-server")
+	dir := t.TempDir()
+	masterPort, replicaPort, sentinelPort := freePort(t, false), freePort(t, false), freePort(t, false)
+	// Without the diskless-sync delay (5s by default) the replica syncs at once, in either
+	// direction after the failover.
+	noDelay := []string{"--repl-diskless-sync-delay", "0"}
+	startServer(t, dir, masterPort, append([]string{"--port", strconv.Itoa(masterPort)}, noDelay...)...)
+	startServer(t, dir, replicaPort, append([]string{"--port", strconv.Itoa(replicaPort), "--replicaof", "127.0.0.1", strconv.Itoa(masterPort)}, noDelay...)...)
+
+	// A sentinel rewrites its config file, so it gets a file of its own rather than flags.
+	conf := filepath.Join(dir, "sentinel.conf")
+	confText := fmt.Sprintf("port %d\nsentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %[2]s 1000\nsentinel failover-timeout %[2]s 10000\n",
+		sentinelPort, sentinelMaster, masterPort)
+	if err := os.WriteFile(conf, []byte(confText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startServer(t, dir, sentinelPort, conf, "--sentinel")
+
+	ctx := context.Background()
+	replica := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:" + strconv.Itoa(replicaPort)})
+	defer replica.Close()
+	waitFor(t, "replica in sync with the master", 15*time.Second, func() error {
+		info, err := replica.Info(ctx, "replication").Result()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(info, "master_link_status:up") {
+			return errors.New("master_link_status is not up")
+		}
+		return nil
+	})
+	sentinel := goredis.NewSentinelClient(&goredis.Options{Addr: "127.0.0.1:" + strconv.Itoa(sentinelPort)})
+	defer sentinel.Close()
+	// A failover needs a replica the sentinel has discovered (from the master's INFO).
+	waitFor(t, "sentinel knows the replica", 15*time.Second, func() error {
+		replicas, err := sentinel.Replicas(ctx, sentinelMaster).Result()
+		if err != nil {
+			return err
+		}
+		for _, r := range replicas {
+			if r["port"] == strconv.Itoa(replicaPort) && !strings.Contains(r["flags"], "down") && !strings.Contains(r["flags"], "disconnected") {
+				return nil
+			}
+		}
+		return fmt.Errorf("replicas: %v", replicas)
+	})
+
+	url := fmt.Sprintf("redis+sentinel://127.0.0.1:%d/?master_name=%s", sentinelPort, sentinelMaster)
+	open := func(t *testing.T) store.Store { return openTopology(t, redis.Options{URL: url}) }
+	t.Run("Conformance", func(t *testing.T) { storetest.TestAll(t, open) })
+
+	t.Run("Failover", func(t *testing.T) {
+		s := openTopology(t, redis.Options{URL: url, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
+		before, err := s.CreateUser(ctx, store.User{Username: "before", Email: "before@example.com", PasswordHash: bcryptHash})
+		if err != nil {
+			t.Fatalf("CreateUser before the failover: %v", err)
+		}
+		// The promoted replica must hold the write: wait until it has replicated.
+		if err := s.Client().Do(ctx, "WAIT", 1, 5000).Err(); err != nil {
+			t.Fatalf("WAIT for the replica: %v", err)
+		}
+		if err := sentinel.Failover(ctx, sentinelMaster).Err(); err != nil {
+			t.Fatalf("SENTINEL FAILOVER: %v", err)
+		}
+		wantMaster := strconv.Itoa(replicaPort)
+		waitFor(t, "sentinel reports the replica as master", 15*time.Second, func() error {
+			addr, err := sentinel.GetMasterAddrByName(ctx, sentinelMaster).Result()
+			if err != nil {
+				return err
+			}
+			if len(addr) != 2 || addr[1] != wantMaster {
+				return fmt.Errorf("master is %v, want port %s", addr, wantMaster)
+			}
+			return nil
+		})
+		// The same store, not reopened: its writes reach the new master once go-redis has
+		// followed the switch. Until then a write may meet the demoted master (READONLY),
+		// which the store reports as unavailable; nothing else is acceptable.
+		var after store.User
+		waitFor(t, "a write after the failover", 15*time.Second, func() error {
+			u, err := s.CreateUser(ctx, store.User{Username: "after", Email: "after@example.com", PasswordHash: bcryptHash})
+			if err != nil && !errors.Is(err, store.ErrUnavailable) {
+				t.Fatalf("CreateUser after the failover: got %v, want success or ErrUnavailable while switching", err)
+			}
+			after = u
+			return err
+		})
+		for _, want := range []store.User{before, after} {
+			got, err := s.FindUser(ctx, store.UserQuery{Username: want.Username})
+			if err != nil || got.ID != want.ID {
+				t.Errorf("FindUser %s after the failover: got %q, %v, want %q", want.Username, got.ID, err, want.ID)
+			}
+		}
+		// The write landed on the promoted node, not on the old master.
+		promoted := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:" + wantMaster})
+		defer promoted.Close()
+		role, err := promoted.Do(ctx, "ROLE").Slice()
+		if err != nil || len(role) == 0 || role[0] != "master" {
+			t.Errorf("ROLE of the promoted node: got %v, %v, want master", role, err)
+		}
+		n, err := promoted.Exists(ctx, keysOf(t, promoted, s.Prefix())...).Result()
+		if err != nil || n == 0 {
+			t.Errorf("gateway keys on the promoted node: got %d, %v, want some", n, err)
+		}
+	})
+}
+
+// keysOf lists a node's keys under prefix, failing the test when there are none.
+func keysOf(t *testing.T, c *goredis.Client, prefix string) []string {
+	t.Helper()
+	keys, err := c.Keys(context.Background(), prefix+"*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("keys %s* on %s: got %v, %v, want some", prefix, c.Options().Addr, keys, err)
+	}
+	return keys
+}
+
+// testCA is a private certificate authority and a server certificate it signed for
+// 127.0.0.1, written as PEM files.
+type testCA struct {
+	caFile, certFile, keyFile string
+}
+
+func newTestCA(t *testing.T, dir, name string) testCA {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := testCA{
+		caFile:   filepath.Join(dir, name+"-ca.pem"),
+		certFile: filepath.Join(dir, name+"-server.pem"),
+		keyFile:  filepath.Join(dir, name+"-server-key.pem"),
+	}
+	for file, block := range map[string]*pem.Block{
+		ca.caFile:   {Type: "CERTIFICATE", Bytes: caDER},
+		ca.certFile: {Type: "CERTIFICATE", Bytes: srvDER},
+		ca.keyFile:  {Type: "PRIVATE KEY", Bytes: keyDER},
+	} {
+		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ca
+}
+
+func TestTLS(t *testing.T) {
+	// Debian's redis-server is built with TLS; a build without it refuses --tls-port at
+	// start-up, and startServer then fails with the server's log.
+	requireTools(t, "redis-server")
+	dir := t.TempDir()
+	ca := newTestCA(t, dir, "trusted")
+	other := newTestCA(t, dir, "other")
+	port := freePort(t, false)
+	startServer(t, dir, port, "--port", "0", "--tls-port", strconv.Itoa(port),
+		"--tls-cert-file", ca.certFile, "--tls-key-file", ca.keyFile, "--tls-ca-cert-file", ca.caFile, "--tls-auth-clients", "no")
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+
+	t.Run("Conformance", func(t *testing.T) {
+		storetest.TestAll(t, func(t *testing.T) store.Store {
+			return openTopology(t, redis.Options{URL: "rediss://" + addr, TLSCAFile: ca.caFile})
+		})
+	})
+
+	t.Run("Trust", func(t *testing.T) {
+		tests := []struct {
+			name    string
+			url     string
+			caFile  string
+			wantErr string // "" = Ping succeeds
+		}{
+			{"private CA trusted", "rediss://" + addr, ca.caFile, ""},
+			{"system roots only", "rediss://" + addr, "", "certificate signed by unknown authority"},
+			{"another CA", "rediss://" + addr, other.caFile, "certificate signed by unknown authority"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				s := openTopology(t, redis.Options{URL: tt.url, TLSCAFile: tt.caFile, DialTimeout: time.Second})
+				err := s.Ping(context.Background())
+				if tt.wantErr == "" {
+					if err != nil {
+						t.Fatalf("Ping: got %v, want nil", err)
+					}
+					return
+				}
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, store.ErrUnavailable) {
+					t.Fatalf("Ping: got %v, want ErrUnavailable containing %q", err, tt.wantErr)
+				}
+			})
+		}
+	})
+}
+
+// TestTLSCAFileOptions checks the CA file option's refusals, which need no server.
+func TestTLSCAFileOptions(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ca := newTestCA(t, dir, "opts")
+	tests := []struct {
+		url, caFile, wantErr string
+	}{
+		{"rediss://127.0.0.1:6380", ca.caFile, ""},
+		{"rediss+sentinel://127.0.0.1:26379/?master_name=m", ca.caFile, ""},
+		{"rediss+cluster://127.0.0.1:7000,127.0.0.1:7001", ca.caFile, ""},
+		{"redis://127.0.0.1:6379", ca.caFile, "needs rediss://"},
+		{"redis+sentinel://127.0.0.1:26379/?master_name=m", ca.caFile, "needs rediss://"},
+		{"redis+cluster://127.0.0.1:7000", ca.caFile, "needs rediss://"},
+		{"rediss://127.0.0.1:6380", filepath.Join(dir, "missing.pem"), "read Redis TLS CA file"},
+		{"rediss://127.0.0.1:6380", notPEM, "no PEM certificate"},
+	}
+	for _, tt := range tests {
+		s, err := redis.Open(redis.Options{URL: tt.url, TLSCAFile: tt.caFile})
+		if s != nil {
+			s.Close()
+		}
+		if tt.wantErr == "" {
+			if err != nil {
+				t.Errorf("Open(%q, CA %s): got %v, want nil", tt.url, filepath.Base(tt.caFile), err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("Open(%q, CA %s): got %v, want an error containing %q", tt.url, filepath.Base(tt.caFile), err, tt.wantErr)
+		}
+	}
+}
