@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
@@ -247,4 +248,26 @@ func decodeObjectID(v json.RawMessage) (string, error) {
 		return "", fmt.Errorf("%q: want 24 hex characters", s)
 	}
 	return s, nil
+}
+
+// PrepareNewUser validates u and fills what a backend generates for a new user: a fresh ID
+// when it has none and the creation time. Every backend calls it before writing, so all of
+// them refuse and fill users alike.
+func PrepareNewUser(u User) (User, error) {
+	if err := ValidateUser(u); err != nil {
+		return User{}, err
+	}
+	if u.ID == "" {
+		id, err := NewUserID()
+		if err != nil {
+			return User{}, err
+		}
+		u.ID = id
+	}
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = time.Now().UTC()
+	}
+	// Drop the monotonic clock reading so the returned user equals the stored one.
+	u.CreatedAt = u.CreatedAt.Round(0)
+	return u, nil
 }

@@ -155,7 +155,7 @@ func emailKey(email string) []byte { return []byte(strings.ToLower(email)) }
 
 // CreateUser stores u, generating its ID when empty and its CreatedAt when zero.
 func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error) {
-	u, err := prepare(u)
+	u, err := store.PrepareNewUser(u)
 	if err != nil {
 		return store.User{}, fmt.Errorf("create user: %w", err)
 	}
@@ -170,7 +170,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 func (s *Store) ImportUsers(ctx context.Context, users []store.User) error {
 	prepared := make([]store.User, len(users))
 	for i, u := range users {
-		p, err := prepare(u)
+		p, err := store.PrepareNewUser(u)
 		if err != nil {
 			return fmt.Errorf("import users: record %d (username %q): %w", i, u.Username, err)
 		}
@@ -190,26 +190,6 @@ func (s *Store) ImportUsers(ctx context.Context, users []store.User) error {
 		return fmt.Errorf("import users: %w", err)
 	}
 	return nil
-}
-
-// prepare validates u and fills the fields the store generates.
-func prepare(u store.User) (store.User, error) {
-	if err := store.ValidateUser(u); err != nil {
-		return store.User{}, err
-	}
-	if u.ID == "" {
-		id, err := store.NewUserID()
-		if err != nil {
-			return store.User{}, err
-		}
-		u.ID = id
-	}
-	if u.CreatedAt.IsZero() {
-		u.CreatedAt = time.Now().UTC()
-	}
-	// Drop the monotonic clock reading so the returned user equals the stored one.
-	u.CreatedAt = u.CreatedAt.Round(0)
-	return u, nil
 }
 
 // putNewUser writes u and its index entries, refusing any key already taken.

@@ -86,24 +86,6 @@ func (s *Store) userKeys(u store.User) []string {
 	return []string{doc, s.key("user_by_username", u.Username), email, s.key("users")}
 }
 
-func prepare(u store.User) (store.User, error) {
-	if err := store.ValidateUser(u); err != nil {
-		return store.User{}, err
-	}
-	if u.ID == "" {
-		id, err := store.NewUserID()
-		if err != nil {
-			return store.User{}, err
-		}
-		u.ID = id
-	}
-	if u.CreatedAt.IsZero() {
-		u.CreatedAt = time.Now().UTC()
-	}
-	u.CreatedAt = u.CreatedAt.Round(0)
-	return u, nil
-}
-
 func (s *Store) putUsers(ctx context.Context, users []store.User) error {
 	keys := make([]string, 0, 4*len(users))
 	args := make([]any, 0, 3*len(users))
@@ -141,7 +123,7 @@ func (e *dupError) Unwrap() error { return e.err }
 
 // CreateUser stores u, generating its ID when empty and its CreatedAt when zero.
 func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error) {
-	u, err := prepare(u)
+	u, err := store.PrepareNewUser(u)
 	if err != nil {
 		return store.User{}, fmt.Errorf("create user: %w", err)
 	}
@@ -159,7 +141,7 @@ func (s *Store) ImportUsers(ctx context.Context, users []store.User) error {
 	prepared := make([]store.User, len(users))
 	seen := map[string]int{}
 	for i, u := range users {
-		p, err := prepare(u)
+		p, err := store.PrepareNewUser(u)
 		if err != nil {
 			return fmt.Errorf("import users: record %d (username %q): %w", i, u.Username, err)
 		}
