@@ -2,7 +2,6 @@ package engine_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callgate/callgate/internal/testkit"
 	"github.com/callgate/callgate/store/bolt"
 )
 
@@ -44,22 +43,6 @@ type hydra struct {
 	busy atomic.Int64
 }
 
-func hydraBinary(t *testing.T) string {
-	t.Helper()
-	path := os.Getenv("CALLGATE_HYDRA")
-	if path == "" {
-		path, _ = filepath.Abs(filepath.Join("..", "testdata", "hydra", "bin", "hydra"))
-	}
-	if _, err := os.Stat(path); err != nil {
-		msg := fmt.Sprintf("Ory Hydra not found at %s (build it: cd testdata/hydra && GOBIN=$PWD/bin go install github.com/ory/hydra/v2)", path)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
-}
-
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -73,7 +56,7 @@ func freePort(t *testing.T) int {
 // startHydra runs Hydra behind a counting reverse proxy (which is the issuer everyone
 // talks to) with a login and consent app that signs in one test user.
 func startHydra(t *testing.T) *hydra {
-	bin := hydraBinary(t)
+	bin := testkit.HydraBinary(t, "..")
 	h := &hydra{}
 	publicPort, adminPort := freePort(t), freePort(t)
 	h.admin = fmt.Sprintf("http://127.0.0.1:%d", adminPort)
@@ -99,54 +82,10 @@ func startHydra(t *testing.T) *hydra {
 	app := httptest.NewServer(h.loginConsentApp(t))
 	t.Cleanup(app.Close)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "serve", "all", "--dev")
-	cmd.Env = append(os.Environ(),
-		"DSN=memory",
-		"SECRETS_SYSTEM=this-is-a-test-only-system-secret",
-		"URLS_SELF_ISSUER="+proxy.URL,
-		"URLS_LOGIN="+app.URL+"/login",
-		"URLS_CONSENT="+app.URL+"/consent",
-		fmt.Sprintf("SERVE_PUBLIC_PORT=%d", publicPort), "SERVE_PUBLIC_HOST=127.0.0.1",
-		fmt.Sprintf("SERVE_ADMIN_PORT=%d", adminPort), "SERVE_ADMIN_HOST=127.0.0.1",
-		"LOG_LEVEL=error", "SQA_OPT_OUT=true",
-	)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start hydra: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-		if t.Failed() {
-			t.Logf("hydra output:\n%s", out.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(h.admin + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hydra not ready after 30s: %v", err)
-		}
-		select {
-		case <-exited:
-			t.Fatalf("hydra exited before it was ready")
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	testkit.Hydra{
+		Binary: bin, Issuer: proxy.URL, LoginURL: app.URL + "/login", ConsentURL: app.URL + "/consent",
+		PublicPort: publicPort, AdminPort: adminPort,
+	}.Start(t)
 	var doc struct {
 		Issuer string `json:"issuer"`
 	}

@@ -33,22 +33,10 @@ func TestOAuthRefreshAcrossReplicasOnRedis(t *testing.T) {
 	iss := startTestIssuer(t, clock.now, time.Hour)
 	dir := issuerScriptDir(t, iss)
 	prefix := fmt.Sprintf("callgate-test-refresh-%d", time.Now().UnixNano())
-	replica := func() *gateway {
-		st, err := redis.Open(redis.Options{URL: redisURL, KeyPrefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			// Both replicas share the prefix; deleting twice is harmless.
-			ctx := context.Background()
-			if keys, _ := st.Client().Keys(ctx, st.Prefix()+"*").Result(); len(keys) > 0 {
-				st.Client().Del(ctx, keys...)
-			}
-			st.Close()
-		})
-		return startGateway(t, gatewayConfig{fixture: dir, url: gatewayOrigin, now: clock.now, store: st})
+	replicas := []*gateway{
+		redisReplica(t, redisURL, prefix, dir, clock.now),
+		redisReplica(t, redisURL, prefix, dir, clock.now),
 	}
-	replicas := []*gateway{replica(), replica()}
 
 	b := replicas[0].browser(t)
 	if r := b.getPage(authorize(t, b, "test")); r.status != 302 || errorCode(r) != "" {
@@ -142,23 +130,13 @@ func TestOAuthRefreshLockOutlivesItsLease(t *testing.T) {
 	iss.refreshDelay = 1200 * time.Millisecond // four leases
 	dir := issuerScriptDir(t, iss)
 	prefix := fmt.Sprintf("callgate-test-lease-%d", time.Now().UnixNano())
-	replica := func() *gateway {
-		st, err := redis.Open(redis.Options{URL: redisURL, KeyPrefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx := context.Background()
-			if keys, _ := st.Client().Keys(ctx, st.Prefix()+"*").Result(); len(keys) > 0 {
-				st.Client().Del(ctx, keys...)
-			}
-			st.Close()
-		})
-		g := startGateway(t, gatewayConfig{fixture: dir, url: gatewayOrigin, now: clock.now, store: st})
-		engine.SetRefreshLease(g.eng, 300*time.Millisecond, 100*time.Millisecond)
-		return g
+	replicas := []*gateway{
+		redisReplica(t, redisURL, prefix, dir, clock.now),
+		redisReplica(t, redisURL, prefix, dir, clock.now),
 	}
-	replicas := []*gateway{replica(), replica()}
+	for _, g := range replicas {
+		engine.SetRefreshLease(g.eng, 300*time.Millisecond, 100*time.Millisecond)
+	}
 	b := replicas[0].browser(t)
 	if r := b.getPage(authorize(t, b, "test")); r.status != 302 || errorCode(r) != "" {
 		t.Fatalf("sign in: got %d %s", r.status, r.header.Get("Location"))
@@ -187,4 +165,23 @@ func TestOAuthRefreshLockOutlivesItsLease(t *testing.T) {
 	if got := iss.reusedRefresh.Load(); got != 0 {
 		t.Errorf("refresh tokens used twice: got %d, want 0 (the lease was lost while the provider answered)", got)
 	}
+}
+
+// redisReplica starts a gateway on a Redis store under prefix, as one replica of several
+// sharing it; the prefix's keys are deleted when the test ends (by each replica: deleting
+// twice is harmless).
+func redisReplica(t *testing.T, redisURL, prefix, scriptsDir string, now func() time.Time) *gateway {
+	t.Helper()
+	st, err := redis.Open(redis.Options{URL: redisURL, KeyPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if keys, _ := st.Client().Keys(ctx, st.Prefix()+"*").Result(); len(keys) > 0 {
+			st.Client().Del(ctx, keys...)
+		}
+		st.Close()
+	})
+	return startGateway(t, gatewayConfig{fixture: scriptsDir, url: gatewayOrigin, now: now, store: st})
 }

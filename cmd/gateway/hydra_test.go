@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -11,11 +10,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"strconv"
 	"testing"
-	"time"
+
+	"github.com/callgate/callgate/internal/testkit"
 )
 
 // hydraProvider is Ory Hydra (the OpenID Connect provider of the OAuth tests, built by
@@ -30,17 +28,7 @@ type hydraProvider struct {
 
 func startHydraProvider(t *testing.T) *hydraProvider {
 	t.Helper()
-	bin := os.Getenv("CALLGATE_HYDRA")
-	if bin == "" {
-		bin, _ = filepath.Abs(repoPath("testdata", "hydra", "bin", "hydra"))
-	}
-	if _, err := os.Stat(bin); err != nil {
-		msg := fmt.Sprintf("Ory Hydra not found at %s (./test.sh builds it from testdata/hydra)", bin)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	bin := testkit.HydraBinary(t, repoPath())
 	publicAddr, adminAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
 	h := &hydraProvider{Issuer: "http://" + publicAddr, Admin: "http://" + adminAddr}
 	app := httptest.NewServer(h.loginConsentApp(t))
@@ -49,51 +37,13 @@ func startHydraProvider(t *testing.T) *hydraProvider {
 
 	_, publicPort, _ := net.SplitHostPort(publicAddr)
 	_, adminPort, _ := net.SplitHostPort(adminAddr)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "serve", "all", "--dev")
-	cmd.Env = append(os.Environ(),
-		"DSN=memory", "SECRETS_SYSTEM=this-is-a-test-only-system-secret",
-		"URLS_SELF_ISSUER="+h.Issuer, "URLS_LOGIN="+app.URL+"/login", "URLS_CONSENT="+app.URL+"/consent",
-		"SERVE_PUBLIC_PORT="+publicPort, "SERVE_PUBLIC_HOST=127.0.0.1",
-		"SERVE_ADMIN_PORT="+adminPort, "SERVE_ADMIN_HOST=127.0.0.1",
-		"LOG_LEVEL=error", "SQA_OPT_OUT=true",
-	)
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start hydra: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-		if t.Failed() {
-			t.Logf("hydra output:\n%s", out.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(h.Admin + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return h
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hydra not ready after 30s: %v", err)
-		}
-		select {
-		case <-exited:
-			t.Fatalf("hydra exited before it was ready:\n%s", out.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	public, _ := strconv.Atoi(publicPort)
+	admin, _ := strconv.Atoi(adminPort)
+	testkit.Hydra{
+		Binary: bin, Issuer: h.Issuer, LoginURL: app.URL + "/login", ConsentURL: app.URL + "/consent",
+		PublicPort: public, AdminPort: admin,
+	}.Start(t)
+	return h
 }
 
 // adminCall sends JSON to Hydra's admin API and decodes the answer into out.

@@ -1,0 +1,94 @@
+package testkit
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// HydraBinary returns the Ory Hydra binary the OAuth tests run: CALLGATE_HYDRA, else
+// testdata/hydra/bin/hydra under repoRoot (test.sh builds it there). Without it the test
+// skips, except in CI, where it fails.
+func HydraBinary(t testing.TB, repoRoot string) string {
+	t.Helper()
+	path := os.Getenv("CALLGATE_HYDRA")
+	if path == "" {
+		path, _ = filepath.Abs(filepath.Join(repoRoot, "testdata", "hydra", "bin", "hydra"))
+	}
+	if _, err := os.Stat(path); err != nil {
+		msg := fmt.Sprintf("Ory Hydra not found at %s (./test.sh builds it from testdata/hydra)", path)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return path
+}
+
+// Hydra is how one Hydra process is run: its in-memory database, the issuer URL it puts in
+// its tokens, the login and consent app it sends browsers to, and its two loopback ports.
+type Hydra struct {
+	Binary                string
+	Issuer                string // URLS_SELF_ISSUER: the URL clients reach the public port by
+	LoginURL, ConsentURL  string
+	PublicPort, AdminPort int
+}
+
+// AdminURL is the admin API's base URL.
+func (h Hydra) AdminURL() string { return fmt.Sprintf("http://127.0.0.1:%d", h.AdminPort) }
+
+// Start runs Hydra until the test ends and returns once its admin API reports ready. The
+// process is stopped, and waited for, at cleanup; its output is logged if the test failed.
+func (h Hydra) Start(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, h.Binary, "serve", "all", "--dev")
+	cmd.Env = append(os.Environ(),
+		"DSN=memory", "SECRETS_SYSTEM=this-is-a-test-only-system-secret",
+		"URLS_SELF_ISSUER="+h.Issuer, "URLS_LOGIN="+h.LoginURL, "URLS_CONSENT="+h.ConsentURL,
+		fmt.Sprintf("SERVE_PUBLIC_PORT=%d", h.PublicPort), "SERVE_PUBLIC_HOST=127.0.0.1",
+		fmt.Sprintf("SERVE_ADMIN_PORT=%d", h.AdminPort), "SERVE_ADMIN_HOST=127.0.0.1",
+		"LOG_LEVEL=error", "SQA_OPT_OUT=true",
+	)
+	var out SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("start hydra: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+		if t.Failed() {
+			t.Logf("hydra output:\n%s", out.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(h.AdminURL() + "/health/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hydra not ready after 30s: %v\n%s", err, out.String())
+		}
+		select {
+		case <-exited:
+			t.Fatalf("hydra exited before it was ready:\n%s", out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
