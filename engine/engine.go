@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callgate/callgate/engine/cookie"
 	"github.com/callgate/callgate/engine/script"
 	"github.com/callgate/callgate/engine/token"
 	"github.com/callgate/callgate/store"
@@ -66,6 +67,7 @@ type Engine struct {
 	gen          atomic.Pointer[script.Generation]
 	// cookieDomain and redirectOrigins: see Options (hosts.go).
 	cookieDomain    string
+	cookieSets      [2]cookie.Set // plain, secure; the options in them are shared: never write through them
 	redirectOrigins map[string]bool
 	// sessions caches decoded session cookies for the proxy's hot path (identity.go).
 	sessions *sessionCache
@@ -105,6 +107,7 @@ func New(o Options) (*Engine, error) {
 	}
 	e.gen.Store(o.Generation)
 	e.cookieDomain = o.CookieDomain
+	e.cookieSets = buildCookieSets(o.CookieDomain)
 	e.redirectOrigins = make(map[string]bool, len(o.RedirectOrigins))
 	for _, origin := range o.RedirectOrigins {
 		e.redirectOrigins[originOfString(origin)] = true

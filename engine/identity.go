@@ -25,7 +25,7 @@ type Session struct {
 
 	mu   sync.Mutex
 	auth *authValue           // the session callback's result, for one generation
-	memo map[string]memoEntry // per-session values callers derive (signed assertions)
+	memo map[string]memoEntry // per-session values callers derive (signed assertions, headers)
 }
 
 type authValue struct {
@@ -34,7 +34,7 @@ type authValue struct {
 }
 
 type memoEntry struct {
-	value   string
+	value   any
 	expires time.Time
 }
 
@@ -94,9 +94,10 @@ func (s *Session) Auth(ctx context.Context, gen *script.Generation) (map[string]
 
 // Remember returns the value stored under key while it is still valid at now, else calls
 // make, stores its result until the expiry it returns, and returns it. The proxy keeps the
-// signed assertion JWT of each route here, so it signs once per session and route rather
-// than once per request.
-func (s *Session) Remember(key string, now time.Time, make func() (string, time.Time, error)) (string, error) {
+// signed assertion JWT and the identity headers of each route here, so it signs and builds
+// them once per session and route rather than once per request. Values are shared by every
+// request of the session: read-only.
+func (s *Session) Remember(key string, now time.Time, make func() (any, time.Time, error)) (any, error) {
 	s.mu.Lock()
 	if m, ok := s.memo[key]; ok && now.Before(m.expires) {
 		s.mu.Unlock()
@@ -105,7 +106,7 @@ func (s *Session) Remember(key string, now time.Time, make func() (string, time.
 	s.mu.Unlock()
 	v, exp, err := make()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	s.mu.Lock()
 	if s.memo == nil {
@@ -134,7 +135,7 @@ func (s *Session) Remember(key string, now time.Time, make func() (string, time.
 func (e *Engine) SessionFromRequest(r *http.Request) (*Session, error) {
 	cfg := e.Generation().Config()
 	set := e.cookieSet(secureCookies(&cfg, e.origin))
-	raw := cookie.NewSessionStore(set.SessionToken, cookie.Parse(r.Header)).Value()
+	raw := cookie.SessionValue(r.Header, set.SessionToken)
 	if raw == "" {
 		return nil, nil
 	}

@@ -133,6 +133,7 @@ routes:
 			gw.URL + "/api/auth/signin?callbackUrl=" + url.QueryEscape(gw.URL+"/app/page?x=1"), false, ""},
 		{"signed-out API client gets 401", anonymous, "/app/page", api, 401, "", false, ""},
 		{"public route needs no session", anonymous, "/public/readme", api, 200, "", true, ""},
+		{"dot-dot out of a public route is not public", anonymous, "/public/../app/x", api, 307, "/app/x", false, ""},
 		{"public prefix is segment-wise", anonymous, "/publicity", api, 401, "", false, ""},
 		{"authorized may let anonymous requests through", anonymous, "/anonymous", api, 200, "", true, ""},
 		{"signed in and allowed", signedIn, "/app/page", html, 200, "", true, "65a1f0c2e4b0a1b2c3d4e5f6"},

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -101,6 +103,12 @@ func (h *scriptHost) start(cfg config.Config, o script.Options, eng *engine.Engi
 }
 
 // handler adds /metrics and /-/status in front of next, and counts every request.
+//
+// The mux also answers every request whose path is not clean ("/public/../admin") with a
+// redirect to the clean one, so that routes are only ever matched on clean paths: a public
+// prefix must not lead to a protected path the upstream would resolve. Requests with a
+// clean path for next skip the mux's pattern matching, which costs as much as half the
+// proxy's own decision.
 func (h *scriptHost) handler(next http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h.metrics.Handler())
@@ -108,7 +116,30 @@ func (h *scriptHost) handler(next http.Handler) http.Handler {
 		mux.Handle("/-/status", h.reloader.StatusHandler())
 	}
 	mux.Handle("/", next)
-	return h.metrics.Middleware(mux)
+	return h.metrics.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == "/metrics", p == "/-/status", r.Method == http.MethodConnect, !isCleanPath(p):
+			mux.ServeHTTP(w, r)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	}))
+}
+
+// isCleanPath reports whether ServeMux would serve p as it is rather than redirect: rooted,
+// and unchanged by path.Clean except for a trailing slash, which it keeps.
+func isCleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+		return true // nothing path.Clean would change
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // close stops the goroutines and closes the live generation (requests have ended).

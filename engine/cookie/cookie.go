@@ -225,8 +225,24 @@ func Parse(h http.Header) Jar {
 // percent-decoded unless decoding fails, in which case it is kept raw.
 func ParseString(s string) Jar {
 	var j Jar
+	eachPair(s, func(key string) bool {
+		_, seen := j.values[key]
+		return !seen
+	}, func(key, val string) {
+		if j.values == nil {
+			j.values = make(map[string]string)
+		}
+		j.names = append(j.names, key)
+		j.values[key] = val
+	})
+	return j
+}
+
+// eachPair walks a Cookie header value as cookie.parse does. For each pair it asks want
+// about the name, and for the names it wants, passes the decoded value to use.
+func eachPair(s string, want func(key string) bool, use func(key, val string)) {
 	if len(s) < 2 {
-		return j
+		return
 	}
 	index := 0
 	for index < len(s) {
@@ -244,7 +260,7 @@ func ParseString(s string) Jar {
 		}
 		keyStart := skipBlanks(s, index, eq)
 		key := s[keyStart:trimBlanksEnd(s, eq, keyStart)]
-		if _, seen := j.values[key]; !seen {
+		if want(key) {
 			valStart := skipBlanks(s, eq+1, end)
 			valEnd := trimBlanksEnd(s, end, valStart)
 			val := ""
@@ -258,15 +274,10 @@ func ParseString(s string) Jar {
 			if decoded, ok := DecodeValue(val); ok {
 				val = decoded
 			}
-			if j.values == nil {
-				j.values = make(map[string]string)
-			}
-			j.names = append(j.names, key)
-			j.values[key] = val
+			use(key, val)
 		}
 		index = end + 1
 	}
-	return j
 }
 
 func indexFrom(s string, c byte, from int) int {

@@ -2,6 +2,7 @@ package cookie
 
 import (
 	"math"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +78,41 @@ func NewSessionStore(def Definition, jar Jar) SessionStore {
 		s.chunks = append(s.chunks, chunk{name, v})
 	}
 	return s
+}
+
+// SessionValue is NewSessionStore(def, Parse(h)).Value(), for the proxy's hot path: it reads
+// only the session cookie's pairs, without building the request's whole jar.
+func SessionValue(h http.Header, def Definition) string {
+	values := h["Cookie"]
+	var s string
+	switch len(values) {
+	case 0:
+		return ""
+	case 1:
+		s = values[0]
+	default:
+		s = strings.Join(values, "; ")
+	}
+	if !strings.Contains(s, def.Name) {
+		// No name can start with it (names are not decoded).
+		return ""
+	}
+	var few [2]chunk
+	st := SessionStore{def: def, chunks: few[:0]}
+	eachPair(s, func(key string) bool {
+		if !strings.HasPrefix(key, def.Name) {
+			return false
+		}
+		for _, c := range st.chunks {
+			if c.name == key {
+				return false // the first occurrence of a name wins
+			}
+		}
+		return true
+	}, func(key, val string) {
+		st.chunks = append(st.chunks, chunk{key, val})
+	})
+	return st.Value()
 }
 
 // Value reassembles the session cookie: the collected cookies sorted by the number after the

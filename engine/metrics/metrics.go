@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,28 @@ type Metrics struct {
 	reloadTime   prometheus.Histogram
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
+
+	// The series every call and request updates, looked up once per label set: a vector's
+	// WithLabelValues hashes its labels and takes a lock on every use, which on the proxy's
+	// hot path cost as much as the rest of the bookkeeping together. Keys come from the same
+	// bounded label sets as the series, so these maps stay small.
+	callSeriesByName sync.Map // callback label → *callSeries
+	httpSeriesByKey  sync.Map // httpKey → *httpSeries
+}
+
+type callSeries struct {
+	calls    prometheus.Counter
+	duration prometheus.Observer
+}
+
+type httpKey struct {
+	route, method string
+	code          int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // New registers every metric on a fresh registry. generation returns the live generation
@@ -104,8 +127,9 @@ func (m *Metrics) Handler() http.Handler {
 // ObserveCall implements script.Observer.
 func (m *Metrics) ObserveCall(callback string, d time.Duration, err error) {
 	callback = callbackLabel(callback)
-	m.calls.WithLabelValues(callback).Inc()
-	m.callDuration.WithLabelValues(callback).Observe(d.Seconds())
+	cs := m.callSeries(callback)
+	cs.calls.Inc()
+	cs.duration.Observe(d.Seconds())
 	if err == nil {
 		return
 	}
@@ -118,6 +142,17 @@ func (m *Metrics) ObserveCall(callback string, d time.Duration, err error) {
 		}
 	}
 	m.callErrors.WithLabelValues(callback, kind).Inc()
+}
+
+func (m *Metrics) callSeries(callback string) *callSeries {
+	if cs, ok := m.callSeriesByName.Load(callback); ok {
+		return cs.(*callSeries)
+	}
+	cs, _ := m.callSeriesByName.LoadOrStore(callback, &callSeries{
+		calls:    m.calls.WithLabelValues(callback),
+		duration: m.callDuration.WithLabelValues(callback),
+	})
+	return cs.(*callSeries)
 }
 
 // callbackLabel keeps the label set bounded: the names the host calls are fixed, except
@@ -215,10 +250,21 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		route := Route(r.URL.Path)
-		m.httpRequests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.code)).Inc()
-		m.httpDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		hs := m.httpSeries(httpKey{Route(r.URL.Path), methodLabel(r.Method), sw.code})
+		hs.requests.Inc()
+		hs.duration.Observe(time.Since(start).Seconds())
 	})
+}
+
+func (m *Metrics) httpSeries(k httpKey) *httpSeries {
+	if hs, ok := m.httpSeriesByKey.Load(k); ok {
+		return hs.(*httpSeries)
+	}
+	hs, _ := m.httpSeriesByKey.LoadOrStore(k, &httpSeries{
+		requests: m.httpRequests.WithLabelValues(k.route, k.method, strconv.Itoa(k.code)),
+		duration: m.httpDuration.WithLabelValues(k.route),
+	})
+	return hs.(*httpSeries)
 }
 
 func methodLabel(m string) string {

@@ -126,7 +126,11 @@ func BenchmarkProxy(b *testing.B) {
 	b.Run("session+assertion", func(b *testing.B) { runBench(b, plain.handler, "http://gateway.test/", plain.cookie) })
 	b.Run("session+authorized", func(b *testing.B) { runBench(b, authz.handler, "http://gateway.test/plain", authz.cookie) })
 	b.Run("session+authorized+assertion", func(b *testing.B) { runBench(b, authz.handler, "http://gateway.test/", authz.cookie) })
+	// Forward-auth has no upstream leg: what is left is the gateway's own decision.
 	b.Run("forward-auth", func(b *testing.B) {
+		runBench(b, plain.handler, "http://gateway.test/_callgate/forward-auth", plain.cookie)
+	})
+	b.Run("forward-auth+authorized", func(b *testing.B) {
 		runBench(b, authz.handler, "http://gateway.test/_callgate/forward-auth", authz.cookie)
 	})
 }

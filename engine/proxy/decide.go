@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -17,31 +18,129 @@ import (
 
 // view is the request as the authorized callback sees it: for a proxied request the request
 // itself, for forward-auth the original request the proxy in front describes.
+//
+// The original URL and the client's address are worked out only when something reads them
+// (the script, or a refusal that sends the browser to sign in): most requests are allowed
+// by a callback that looks at the path and the token alone.
 type view struct {
-	method, url, path, rawQuery string
-	header                      http.Header
-	ip, route                   string
+	method, path, rawQuery string
+	header                 http.Header
+	route                  string
+
+	url, ip string // when set, or else
+	r       *http.Request
+	rt      *route // with r: the proxied request's URL on this route
+	p       *Proxy // with r: the client address and the URL
 }
 
-// toJS is the callback's plain, read-only `request` object: header names lower-cased as
-// Node gives them, query values as strings (the first when repeated).
-func (v *view) toJS() map[string]any {
-	headers := make(map[string]any, len(v.header))
-	for k, vals := range v.header {
-		headers[strings.ToLower(k)] = strings.Join(vals, ", ")
+// requestURL is the absolute URL the user asked for.
+func (v *view) requestURL() string {
+	if v.url == "" && v.r != nil {
+		v.url = v.p.requestURL(v.r, v.rt)
 	}
-	query := map[string]any{}
-	if v.rawQuery != "" {
-		if q, err := url.ParseQuery(v.rawQuery); err == nil {
-			for k, vals := range q {
-				query[k] = vals[0]
+	return v.url
+}
+
+// clientIP is the client's address, behind trusted proxies the one they name.
+func (v *view) clientIP() string {
+	if v.ip == "" && v.r != nil {
+		v.ip = v.p.addrs.ClientIP(v.r)
+	}
+	return v.ip
+}
+
+// viewKeys are the properties of the callback's `request` object.
+var viewKeys = [...]string{"headers", "ip", "method", "path", "query", "route", "url"}
+
+// Get makes v the callback's read-only `request` object (a script.Object): each property is
+// built when the script reads it, so a callback that looks at the path alone never pays
+// for the headers or the query.
+func (v *view) Get(key string) (any, bool) {
+	switch key {
+	case "method":
+		return v.method, true
+	case "url":
+		return v.requestURL(), true
+	case "path":
+		return v.path, true
+	case "ip":
+		return v.clientIP(), true
+	case "route":
+		return v.route, true
+	case "headers":
+		return headerObject(v.header), true
+	case "query":
+		// Values as strings, the first when a name repeats.
+		query := map[string]any{}
+		if v.rawQuery != "" {
+			if q, err := url.ParseQuery(v.rawQuery); err == nil {
+				for k, vals := range q {
+					query[k] = vals[0]
+				}
 			}
 		}
+		return query, true
 	}
-	return map[string]any{
-		"method": v.method, "url": v.url, "path": v.path, "query": query,
-		"headers": headers, "ip": v.ip, "route": v.route,
+	return nil, false
+}
+
+// Keys implements script.Object.
+func (v *view) Keys() []string { return viewKeys[:] }
+
+// headerObject is request.headers: names lower-cased as Node gives them, repeated fields
+// joined with ", ". A read looks up one header; nothing is copied until the script lists them.
+type headerObject http.Header
+
+func (h headerObject) Get(name string) (any, bool) {
+	vals, ok := h[textproto.CanonicalMIMEHeaderKey(name)]
+	if !ok || name != strings.ToLower(name) {
+		// Node's headers object has lower-case names only: headers["Accept"] is undefined.
+		return nil, false
 	}
+	if len(vals) == 1 {
+		return vals[0], true
+	}
+	return strings.Join(vals, ", "), true
+}
+
+func (h headerObject) Keys() []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, strings.ToLower(k))
+	}
+	return keys
+}
+
+// authorizedArg is the authorized callback's argument, { token, auth, request }.
+type authorizedArg struct {
+	token, auth script.Object // nil when not signed in
+	// request is a copy: a pointer to the caller's view would move every request's view
+	// to the heap, called or not.
+	request view
+}
+
+var authorizedKeys = [...]string{"auth", "request", "token"}
+
+func (a *authorizedArg) Get(key string) (any, bool) {
+	switch key {
+	case "token":
+		return objectOrNull(a.token), true
+	case "auth":
+		return objectOrNull(a.auth), true
+	case "request":
+		return &a.request, true
+	}
+	return nil, false
+}
+
+func (a *authorizedArg) Keys() []string { return authorizedKeys[:] }
+
+// objectOrNull keeps a missing object null in the script, not an Object holding nil.
+func objectOrNull(o script.Object) any {
+	if o == nil {
+		return nil
+	}
+	return o
 }
 
 // decision is the outcome for one request.
@@ -55,8 +154,6 @@ type decision struct {
 	failed bool
 	// unavailable is a failure to reach the session store: 503.
 	unavailable bool
-	// callbackURL is where sign-in returns to: the URL the user asked for.
-	callbackURL string
 	// headers are the identity headers to add upstream (or to return to forward-auth).
 	headers http.Header
 }
@@ -67,13 +164,13 @@ func (p *Proxy) decide(r *http.Request, rt *route, v *view) decision {
 	sess, err := p.o.Sessions(r)
 	if errors.Is(err, ErrSessionsUnavailable) {
 		p.log.WarnContext(ctx, "session store unavailable; refusing the request with 503", "code", "STORE_UNAVAILABLE", "route", rt.Name, "error", err.Error())
-		return decision{failed: true, unavailable: true, callbackURL: v.url}
+		return decision{failed: true, unavailable: true}
 	}
 	if err != nil {
 		p.log.ErrorContext(ctx, "read session", "code", "SESSION_ERROR", "route", rt.Name, "error", err.Error())
-		return decision{failed: true, callbackURL: v.url}
+		return decision{failed: true}
 	}
-	d := decision{signedIn: sess != nil, callbackURL: v.url}
+	d := decision{signedIn: sess != nil}
 	var extra map[string]any // the callback's upstream headers and claims
 	gen := p.o.Generation()
 	switch {
@@ -82,19 +179,19 @@ func (p *Proxy) decide(r *http.Request, rt *route, v *view) decision {
 	case gen.Has("callbacks.authorized"):
 		// script.Shared: the token and auth are the cached session's, shared by concurrent
 		// requests; the callback converts only what it reads and never writes them.
-		arg := map[string]any{"token": nil, "auth": nil, "request": script.Shared(v.toJS())}
+		arg := &authorizedArg{request: *v}
 		if sess != nil {
 			auth, err := sess.Auth(ctx, gen)
 			if err != nil {
 				p.logCallbackError(r, rt, err)
 				return decision{failed: true}
 			}
-			arg["token"] = script.Shared(sess.Token())
+			arg.token = script.Shared(sess.Token())
 			if auth != nil {
-				arg["auth"] = script.Shared(auth)
+				arg.auth = script.Shared(auth)
 			}
 		}
-		res, err := gen.Call(ctx, "callbacks.authorized", arg)
+		res, err := gen.CallObject(ctx, "callbacks.authorized", arg)
 		if err != nil {
 			p.logCallbackError(r, rt, err)
 			return decision{failed: true}
@@ -144,41 +241,72 @@ func (p *Proxy) checkedLocation(s string) (string, bool) {
 }
 
 // identity builds the headers the app receives: the configured token claims, the
-// assertion JWT, and what the authorized callback returned.
+// assertion JWT, and what the authorized callback returned. Without claims from the
+// callback, the first two are the same for every request of a session to a route: they
+// are built once per session and route and shared, read-only, until the assertion is due
+// for renewal.
 func (p *Proxy) identity(sess Session, rt *route, extra map[string]any) (http.Header, error) {
-	tok := sess.Token()
-	h := make(http.Header, len(rt.headers)+2)
-	for _, ih := range rt.headers {
-		if v, ok := claimString(tok[ih.claim]); ok {
-			h[ih.name] = []string{v}
-		}
-	}
-	if rt.assertion && p.o.Assertion != nil {
-		jwt, err := p.assertion(sess, rt, extra)
+	claims, _ := extra["claims"].(map[string]any)
+	var base http.Header
+	if len(claims) == 0 {
+		v, err := sess.Remember(rt.identityKey, p.now(), func() (any, time.Time, error) {
+			return p.baseIdentity(sess, rt, nil)
+		})
 		if err != nil {
 			return nil, err
 		}
-		h[http.CanonicalHeaderKey(p.o.Identity.Assertion.Header)] = []string{jwt}
+		base = v.(http.Header)
+	} else {
+		h, _, err := p.baseIdentity(sess, rt, claims)
+		if err != nil {
+			return nil, err
+		}
+		base = h
 	}
-	for name, values := range callbackHeaders(p, nil, extra) {
+	added := callbackHeaders(p, nil, extra)
+	if len(added) == 0 {
+		return base, nil
+	}
+	h := make(http.Header, len(base)+len(added))
+	for name, values := range base {
+		h[name] = values
+	}
+	for name, values := range added {
 		h[name] = values
 	}
 	return h, nil
 }
 
-// assertion returns the route's signed assertion for this session, signing a new one only
-// when the memoised one has used up three quarters of its lifetime.
-func (p *Proxy) assertion(sess Session, rt *route, extra map[string]any) (string, error) {
-	claims, _ := extra["claims"].(map[string]any)
-	key := rt.assertionKey
-	if len(claims) > 0 {
-		b, err := json.Marshal(claims)
-		if err != nil {
-			return "", fmt.Errorf("encode callback claims: %w", err)
+// baseIdentity is the claims headers and the assertion of a session on a route, and until
+// when they may be reused.
+func (p *Proxy) baseIdentity(sess Session, rt *route, claims map[string]any) (http.Header, time.Time, error) {
+	tok := sess.Token()
+	h := make(http.Header, len(rt.headers)+1)
+	for _, ih := range rt.headers {
+		if v, ok := claimString(tok[ih.claim]); ok {
+			h[ih.name] = []string{v}
 		}
-		key += "\x00" + string(b)
 	}
-	return sess.Remember(key, p.now(), func() (string, time.Time, error) {
+	until := sess.Expires()
+	if until.IsZero() {
+		until = p.now().Add(time.Minute)
+	}
+	if rt.assertion && p.o.Assertion != nil {
+		jwt, renew, err := p.assertion(sess, rt, claims)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		h[http.CanonicalHeaderKey(p.o.Identity.Assertion.Header)] = []string{jwt}
+		until = renew
+	}
+	return h, until, nil
+}
+
+// assertion returns the route's signed assertion for this session and when to sign a new
+// one: once it has used up three quarters of its lifetime. With claims from the callback
+// it is memoised per distinct set of claims.
+func (p *Proxy) assertion(sess Session, rt *route, claims map[string]any) (string, time.Time, error) {
+	sign := func() (string, time.Time, error) {
 		tok := sess.Token()
 		c := make(map[string]any, len(p.o.Identity.Assertion.Claims)+len(claims)+3)
 		for _, name := range p.o.Identity.Assertion.Claims {
@@ -201,7 +329,28 @@ func (p *Proxy) assertion(sess Session, rt *route, extra map[string]any) (string
 			return "", time.Time{}, err
 		}
 		return signed, exp.Add(-p.o.Assertion.TTL() / 4), nil
+	}
+	if len(claims) == 0 {
+		// The caller memoises the whole header set.
+		return sign()
+	}
+	b, err := json.Marshal(claims)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("encode callback claims: %w", err)
+	}
+	type signed struct {
+		jwt   string
+		renew time.Time
+	}
+	v, err := sess.Remember(rt.assertionKey+"\x00"+string(b), p.now(), func() (any, time.Time, error) {
+		jwt, renew, err := sign()
+		return signed{jwt, renew}, renew, err
 	})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	a := v.(signed)
+	return a.jwt, a.renew, nil
 }
 
 // audience is the assertion's aud: the route name, or "callgate" for forward-auth requests
@@ -285,7 +434,7 @@ func claimString(v any) (string, bool) {
 // accepts only 2xx, 401 and 403, and nginx's error_page turns 401 into a redirect to the
 // URL in NginxLocationHeader, which the 401 always carries: the callback's redirect or the
 // sign-in page with callbackUrl already encoded (nginx has no URL-encoding of its own).
-func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, d decision, nginx bool) {
+func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, v *view, d decision, nginx bool) {
 	w.Header().Set("Cache-Control", "no-store")
 	switch {
 	case d.unavailable:
@@ -306,7 +455,7 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, d decision, nginx
 	case d.signedIn:
 		writePage(w, r, http.StatusForbidden, "Access denied", "You are signed in, but not allowed to see this page.")
 	default:
-		signIn := p.o.SignInURL + "?callbackUrl=" + url.QueryEscape(d.callbackURL)
+		signIn := p.o.SignInURL + "?callbackUrl=" + url.QueryEscape(v.requestURL())
 		if nginx {
 			w.Header().Set(NginxLocationHeader, signIn)
 		}
@@ -395,35 +544,56 @@ func (s stripper) clean(h http.Header) {
 	}
 }
 
-// stripCookies removes the gateway's cookies from the Cookie header.
+// stripCookies removes the gateway's cookies from the Cookie header. It runs on every
+// proxied request: a header without them is left as it is, and one with them is rebuilt
+// in a single allocation.
 func stripCookies(h http.Header, prefixes []string) {
-	lines := h.Values("Cookie")
-	if len(lines) == 0 || len(prefixes) == 0 {
+	lines := h["Cookie"]
+	if len(lines) == 0 || len(prefixes) == 0 || !mentionsAny(lines, prefixes) {
 		return
 	}
-	var kept []string
+	var b strings.Builder
 	for _, line := range lines {
-		for _, part := range strings.Split(line, ";") {
+		for rest := line; rest != ""; {
+			var part string
+			part, rest, _ = strings.Cut(rest, ";")
 			part = strings.TrimSpace(part)
-			if part == "" {
+			if part == "" || hasAnyPrefix(part, prefixes) {
 				continue
 			}
-			name, _, _ := strings.Cut(part, "=")
-			gateway := false
-			for _, pre := range prefixes {
-				if strings.HasPrefix(name, pre) {
-					gateway = true
-					break
-				}
+			if b.Len() == 0 {
+				b.Grow(len(line))
+			} else {
+				b.WriteString("; ")
 			}
-			if !gateway {
-				kept = append(kept, part)
+			b.WriteString(part)
+		}
+	}
+	if b.Len() == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = []string{b.String()}
+}
+
+// mentionsAny reports whether any line contains any of the prefixes anywhere: when none
+// does, no cookie name can start with one.
+func mentionsAny(lines, prefixes []string) bool {
+	for _, line := range lines {
+		for _, pre := range prefixes {
+			if strings.Contains(line, pre) {
+				return true
 			}
 		}
 	}
-	if len(kept) == 0 {
-		h.Del("Cookie")
-		return
+	return false
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, pre := range prefixes {
+		if strings.HasPrefix(s, pre) {
+			return true
+		}
 	}
-	h["Cookie"] = []string{strings.Join(kept, "; ")}
+	return false
 }

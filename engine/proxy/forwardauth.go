@@ -17,7 +17,7 @@ import (
 // proxied request would be refused, except that nginx mode answers 401 instead of
 // redirecting (auth_request only understands 2xx, 401 and 403).
 func (p *Proxy) forwardAuth(w http.ResponseWriter, r *http.Request, nginx bool) {
-	v := view{method: r.Method, path: r.URL.Path, rawQuery: r.URL.RawQuery, header: r.Header, ip: p.addrs.ClientIP(r)}
+	v := view{method: r.Method, path: r.URL.Path, rawQuery: r.URL.RawQuery, header: r.Header, r: r, p: p}
 	scheme := strings.SplitN(p.o.Origin, "://", 2)[0]
 	host := r.Host
 	uri := r.URL.RequestURI()
@@ -53,7 +53,7 @@ func (p *Proxy) forwardAuth(w http.ResponseWriter, r *http.Request, nginx bool) 
 	v.route = rt.Name
 	d := p.decide(r, rt, &v)
 	if !d.allow {
-		p.refuse(w, r, d, nginx)
+		p.refuse(w, r, &v, d, nginx)
 		return
 	}
 	out := w.Header()

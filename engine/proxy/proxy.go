@@ -59,7 +59,8 @@ type Session interface {
 	// Auth is the session as the session callback shapes it. Read-only.
 	Auth(ctx context.Context, gen *script.Generation) (map[string]any, error)
 	// Remember memoises a value derived from the session until the expiry make returns.
-	Remember(key string, now time.Time, make func() (string, time.Time, error)) (string, error)
+	// The value is shared by the session's concurrent requests: read-only.
+	Remember(key string, now time.Time, make func() (any, time.Time, error)) (any, error)
 }
 
 // Signer signs assertion JWTs.
@@ -126,8 +127,9 @@ type route struct {
 	headers   []identityHeader
 	assertion bool
 	rp        *httputil.ReverseProxy
-	// assertionKey names the route's signed assertion in Session.Remember.
-	assertionKey string
+	// assertionKey and identityKey name the route's signed assertion and identity headers
+	// in Session.Remember.
+	assertionKey, identityKey string
 }
 
 type identityHeader struct{ name, claim string }
@@ -164,7 +166,7 @@ func New(o Options) (*Proxy, error) {
 			return nil, fmt.Errorf("proxy: route %s: upstream: %w", rc.Name, err)
 		}
 		rt := &route{Route: rc, host: strings.ToLower(rc.Host), hasPort: strings.Contains(rc.Host, ":"), upstream: u, headers: globalHeaders, assertion: assertionOn,
-			assertionKey: "assertion\x00" + rc.Name}
+			assertionKey: "assertion\x00" + rc.Name, identityKey: "identity\x00" + rc.Name}
 		if rc.Headers != nil {
 			rt.headers = headerList(rc.Headers)
 		}
@@ -184,7 +186,7 @@ func New(o Options) (*Proxy, error) {
 		}
 		return len(a.Path) > len(b.Path)
 	})
-	p.defaultRoute = &route{headers: globalHeaders, assertion: assertionOn, assertionKey: "assertion\x00"}
+	p.defaultRoute = &route{headers: globalHeaders, assertion: assertionOn, assertionKey: "assertion\x00", identityKey: "identity\x00"}
 	return p, nil
 }
 
@@ -307,10 +309,10 @@ type decisionKey struct{}
 
 // serveRoute decides a proxied request and forwards it when allowed.
 func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route) {
-	v := view{method: r.Method, url: p.requestURL(r, rt), path: r.URL.Path, rawQuery: r.URL.RawQuery, header: r.Header, ip: p.addrs.ClientIP(r), route: rt.Name}
+	v := view{method: r.Method, path: r.URL.Path, rawQuery: r.URL.RawQuery, header: r.Header, route: rt.Name, r: r, rt: rt, p: p}
 	d := p.decide(r, rt, &v)
 	if !d.allow {
-		p.refuse(w, r, d, false)
+		p.refuse(w, r, &v, d, false)
 		return
 	}
 	if p.bodyTimout > 0 && r.Body != nil && r.Body != http.NoBody {

@@ -52,7 +52,15 @@ func (g *Generation) Authorize(ctx context.Context, providerID string, credentia
 // Call runs a callback ("callbacks.jwt", "callbacks.session", ...) with one argument object
 // and returns its result, JSON-shaped. A callback the script does not define is an error:
 // the engine applies NextAuth's default instead of calling.
+//
+// The argument object reaches the script as an Object (see Shared): a property is converted
+// when the script first reads it, so the callback pays only for what it uses.
 func (g *Generation) Call(ctx context.Context, name string, arg map[string]any) (result any, err error) {
+	return g.CallObject(ctx, name, Shared(arg))
+}
+
+// CallObject is Call with an argument object whose properties the host computes on read.
+func (g *Generation) CallObject(ctx context.Context, name string, arg Object) (result any, err error) {
 	defer recoverInto(name, &err)
 	if !strings.HasPrefix(name, "callbacks.") || !g.has[name] {
 		return nil, &Error{Callback: name, Kind: KindInternal, Message: "the script does not define " + name}
@@ -99,15 +107,18 @@ func (g *Generation) Event(ctx context.Context, name string, arg map[string]any)
 // state half-way, and a fresh runtime costs about 0.4 ms against about 20 µs for a call, a
 // price paid only on failures.
 func (g *Generation) invoke(ctx context.Context, name, fnName string, args func(*vm) []goja.Value, use func(*vm, goja.Value) (any, error)) (result any, err error) {
+	start := time.Now() // one clock read for the metrics and the deadline: they are per call
 	if g.observer != nil {
-		start := time.Now()
 		defer func() { g.observer.ObserveCall(name, time.Since(start), err) }()
 	}
 	if !g.Acquire() {
 		return nil, &Error{Callback: name, Kind: KindInternal, Message: "no runtime", Err: errClosed}
 	}
 	defer g.Release()
-	v, err := g.pool.acquire(ctx, g)
+	v, got, err := g.pool.acquire(ctx, g)
+	if got.IsZero() {
+		got = start // an idle runtime was at hand
+	}
 	if err != nil {
 		var se *Error
 		if errors.As(err, &se) {
@@ -118,7 +129,7 @@ func (g *Generation) invoke(ctx context.Context, name, fnName string, args func(
 	clean := false
 	defer func() { g.pool.release(v, clean) }()
 	var out any
-	err = v.run(ctx, name, g.timeout(name), func() (goja.Value, error) {
+	err = v.run(ctx, name, got, g.timeout(name), func() (goja.Value, error) {
 		b := v.fns[fnName]
 		return b.fn(b.this, args(v)...)
 	}, func(val goja.Value) error {
@@ -208,7 +219,8 @@ func (l *eventLoop) close() {
 	l.mu.Unlock()
 }
 
-// run executes f under the call's deadline, drives the event loop, settles a returned
+// run executes f under the call's deadline (timeout from start, the time the call got
+// its runtime), drives the event loop, settles a returned
 // promise and passes the settled value to use (still under the deadline, since exporting
 // may run script code such as toJSON). Any error it returns is an *Error, and the runtime
 // must then be discarded.
@@ -217,8 +229,8 @@ func (l *eventLoop) close() {
 // context ends (and the HeapGuard when the heap is past its ceiling). An interrupt may land
 // just as the call finishes, and the runtime may then carry it into its next call, so a
 // runtime that was interrupted is discarded.
-func (v *vm) run(ctx context.Context, name string, timeout time.Duration, f func() (goja.Value, error), use func(goja.Value) error) (err error) {
-	c := &callState{parent: ctx, deadline: time.Now().Add(timeout), name: name}
+func (v *vm) run(ctx context.Context, name string, start time.Time, timeout time.Duration, f func() (goja.Value, error), use func(goja.Value) error) (err error) {
+	c := &callState{parent: ctx, deadline: start.Add(timeout), name: name}
 	if err := ctx.Err(); err != nil {
 		v.broken = true
 		return v.timeoutError(err, name)
@@ -228,7 +240,7 @@ func (v *vm) run(ctx context.Context, name string, timeout time.Duration, f func
 	if heap != nil {
 		heap.track(c, v.rt)
 	}
-	v.watchdog.watch(c)
+	v.watchdog.watch(c, start)
 	defer func() {
 		// Both interrupters let go of the call before the verdict.
 		fired := v.watchdog.release()
@@ -667,7 +679,7 @@ func (v *vm) toJS(x any) goja.Value {
 		return v.rt.ToValue(f)
 	case time.Time:
 		return v.rt.ToValue(t.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
-	case Shared:
+	case Object: // Shared included
 		return v.rt.NewDynamicObject(&lazyObject{v: v, src: t})
 	case map[string]any:
 		o := v.rt.NewObject()

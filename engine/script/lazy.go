@@ -6,19 +6,47 @@ import (
 	"github.com/dop251/goja"
 )
 
+// Object is a value the host passes to a callback without converting it up front: the
+// callback sees an ordinary object, each property is computed and converted to a fresh JS
+// value the first time the script reads it, and the script's writes and deletions stay in
+// its own object, never in the host's. A callback that reads two properties of a large
+// object pays for two. Get may return JSON-shaped values, Shared maps or other Objects.
+//
+// An Object is read on the runtime's goroutine during the call only, and must not change
+// while a call that received it runs.
+type Object interface {
+	// Get returns the property key, or false when there is none.
+	Get(key string) (any, bool)
+	// Keys lists the properties, in any order: the script sees them sorted.
+	Keys() []string
+}
+
 // Shared is a JSON-shaped map that other goroutines read at the same time (a cached
-// session's token, say), passed to a callback without copying it up front. The callback
-// sees an ordinary object: each property is converted to a fresh JS value the first time
-// the script reads it, and the script's writes and deletions stay in its own object,
-// never in the map. A callback that reads two fields of a large object pays for two.
+// session's token, say), passed to a callback as an Object: without copying it up front,
+// and without the script's writes reaching it.
 //
 // The map must not change while a call that received it runs.
 type Shared map[string]any
 
-// lazyObject is the JS face of a Shared map: conversion on first read, writes kept here.
+// Get implements Object.
+func (m Shared) Get(key string) (any, bool) {
+	x, ok := m[key]
+	return x, ok
+}
+
+// Keys implements Object.
+func (m Shared) Keys() []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// lazyObject is the JS face of an Object: conversion on first read, writes kept here.
 type lazyObject struct {
 	v       *vm
-	src     map[string]any
+	src     Object
 	got     lazyValues // converted on read (objects only), or written by the script
 	deleted map[string]bool
 }
@@ -93,7 +121,7 @@ func (o *lazyObject) Get(key string) goja.Value {
 	if val, ok := o.got.get(key); ok {
 		return val
 	}
-	x, ok := o.src[key]
+	x, ok := o.src.Get(key)
 	if !ok {
 		return nil
 	}
@@ -122,7 +150,7 @@ func (o *lazyObject) Has(key string) bool {
 	if _, ok := o.got.get(key); ok {
 		return true
 	}
-	_, ok := o.src[key]
+	_, ok := o.src.Get(key)
 	return ok
 }
 
@@ -137,14 +165,15 @@ func (o *lazyObject) Delete(key string) bool {
 
 // Keys are sorted, as toJS sets a plain object's keys, so Object.keys is stable.
 func (o *lazyObject) Keys() []string {
-	keys := make([]string, 0, len(o.src)+o.got.nFew+len(o.got.more))
-	for k := range o.src {
+	src := o.src.Keys()
+	keys := make([]string, 0, len(src)+o.got.nFew+len(o.got.more))
+	for _, k := range src {
 		if !o.deleted[k] {
 			keys = append(keys, k)
 		}
 	}
 	o.got.keys(func(k string) {
-		if _, inSrc := o.src[k]; !inSrc {
+		if _, inSrc := o.src.Get(k); !inSrc {
 			keys = append(keys, k)
 		}
 	})

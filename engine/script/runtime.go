@@ -143,7 +143,7 @@ func (g *Generation) newVM(ctx context.Context, inspect func(*vm) error) (v *vm,
 		return nil, &Error{Callback: "load", Kind: KindInternal, Message: "install built-in modules", Err: err}
 	}
 
-	err = v.run(ctx, "load", g.timeout("load"), func() (goja.Value, error) {
+	err = v.run(ctx, "load", time.Now(), g.timeout("load"), func() (goja.Value, error) {
 		return rt.RunProgram(g.program)
 	}, func(exports goja.Value) error {
 		if err := rt.GlobalObject().Delete(bridgeGlobal); err != nil {

@@ -325,27 +325,30 @@ func (p *pool) adopt(v *vm) {
 	p.idle <- v
 }
 
-func (p *pool) acquire(ctx context.Context, g *Generation) (*vm, error) {
+// acquire takes an idle runtime, or starts or waits for one. When it did not find one at
+// hand, got is when it had one; otherwise got is zero.
+func (p *pool) acquire(ctx context.Context, g *Generation) (v *vm, got time.Time, err error) {
 	p.mu.Lock()
 	closed := p.closed
 	p.mu.Unlock()
 	if closed {
-		return nil, &Error{Kind: KindInternal, Message: "no runtime", Err: errClosed}
+		return nil, time.Time{}, &Error{Kind: KindInternal, Message: "no runtime", Err: errClosed}
 	}
 	select {
 	case v := <-p.idle:
-		return v, nil
+		return v, time.Time{}, nil
 	default:
 	}
 	waitStart := time.Now()
 	defer func() {
+		got = time.Now()
 		if g.observer != nil {
-			g.observer.ObservePoolWait(time.Since(waitStart))
+			g.observer.ObservePoolWait(got.Sub(waitStart))
 		}
 	}()
 	select {
 	case v := <-p.idle:
-		return v, nil
+		return v, got, nil
 	case p.slots <- struct{}{}:
 		v, err := g.newVM(ctx, (*vm).bind)
 		if err != nil {
@@ -354,13 +357,13 @@ func (p *pool) acquire(ctx context.Context, g *Generation) (*vm, error) {
 			if errors.As(err, &se) {
 				se.Kind = KindInternal
 				se.Message = "start a runtime: " + se.Message
-				return nil, se
+				return nil, got, se
 			}
-			return nil, &Error{Kind: KindInternal, Message: "start a runtime", Err: err}
+			return nil, got, &Error{Kind: KindInternal, Message: "start a runtime", Err: err}
 		}
-		return v, nil
+		return v, got, nil
 	case <-ctx.Done():
-		return nil, &Error{Kind: KindInternal, Message: "no runtime became free", Err: ctx.Err()}
+		return nil, got, &Error{Kind: KindInternal, Message: "no runtime became free", Err: ctx.Err()}
 	}
 }
 

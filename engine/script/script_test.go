@@ -635,7 +635,7 @@ func TestPoolBound(t *testing.T) {
 
 	// With every runtime taken, a call whose context ends first gets no runtime.
 	for range size {
-		v, err := l.gen.pool.acquire(context.Background(), l.gen)
+		v, _, err := l.gen.pool.acquire(context.Background(), l.gen)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -694,7 +694,7 @@ func BenchmarkCallSession(b *testing.B) {
 // JSON.stringify + encoding/json gives, and that everything else takes the JSON path.
 func TestExportMatchesJSON(t *testing.T) {
 	l := load(t, filepath.Join(fixtures, "behaviours"), nil)
-	v, err := l.gen.pool.acquire(context.Background(), l.gen)
+	v, _, err := l.gen.pool.acquire(context.Background(), l.gen)
 	if err != nil {
 		t.Fatal(err)
 	}

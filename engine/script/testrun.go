@@ -156,7 +156,7 @@ func runTestFile(ctx context.Context, dir, file string, opts Options, emit func(
 		}
 		t := g.testing.tests[i]
 		began := time.Now()
-		err := v.run(ctx, "test", g.timeout("test"), func() (goja.Value, error) {
+		err := v.run(ctx, "test", time.Now(), g.timeout("test"), func() (goja.Value, error) {
 			return t.fn(goja.Undefined())
 		}, func(goja.Value) error { return nil })
 		res := TestResult{File: file, Name: t.name, Duration: time.Since(began)}

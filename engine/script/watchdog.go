@@ -14,10 +14,15 @@ import (
 const cancelPoll = 5 * time.Millisecond
 
 // watchdog interrupts a runtime's call in progress when the call's deadline passes or its
-// caller's context ends. One timer per runtime, re-armed by each call: a context with a
-// timeout and a context.AfterFunc per call were a large part of a short callback's cost
-// (about 1 µs and 9 allocations of a 10 µs call). The caller's context is polled instead
-// of watched, which is what bounds the reaction to a cancellation by cancelPoll.
+// caller's context ends. One timer per runtime: a context with a timeout and a
+// context.AfterFunc per call were a large part of a short callback's cost (about 1 µs and
+// 9 allocations of a 10 µs call). The caller's context is polled instead of watched, which
+// is what bounds the reaction to a cancellation by cancelPoll.
+//
+// The timer is not re-armed by every call either (resetting a timer costs a lock and a heap
+// update in the runtime's timer code, twice a call): a call leaves it armed when it is due
+// no later than the call needs a look, and the timer re-arms itself only while a call runs.
+// An idle runtime's timer fires at most once more, then stays quiet.
 //
 // The timer may fire late, after its call ended or while the next call runs: it acts only
 // on the call registered at that moment, and only once that call's time is up or its
@@ -27,16 +32,26 @@ type watchdog struct {
 
 	mu    sync.Mutex
 	timer *time.Timer
+	due   time.Time  // when the armed timer fires; zero when it is not armed
 	call  *callState // the call being watched, nil between calls
 	fired bool       // the watchdog interrupted call
 }
 
-// watch starts watching c. Call it on the runtime goroutine before running script code.
-func (w *watchdog) watch(c *callState) {
+// watch starts watching c, which starts now. Call it on the runtime goroutine before
+// running script code.
+func (w *watchdog) watch(c *callState, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.call, w.fired = c, false
-	wait := w.nextCheck(c, time.Now())
+	wait := w.nextCheck(c, now)
+	if !w.due.IsZero() && !w.due.After(now.Add(wait)) {
+		return // armed soon enough: it looks at c when it fires
+	}
+	w.arm(now, wait)
+}
+
+func (w *watchdog) arm(now time.Time, wait time.Duration) {
+	w.due = now.Add(wait)
 	if w.timer == nil {
 		w.timer = time.AfterFunc(wait, w.check)
 		return
@@ -50,13 +65,13 @@ func (w *watchdog) release() (fired bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.call = nil
-	w.timer.Stop()
 	return w.fired
 }
 
 func (w *watchdog) check() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.due = time.Time{}
 	c := w.call
 	if c == nil || w.fired {
 		return
@@ -66,7 +81,8 @@ func (w *watchdog) check() {
 		w.rt.Interrupt(err)
 		return
 	}
-	w.timer.Reset(w.nextCheck(c, time.Now()))
+	now := time.Now()
+	w.arm(now, w.nextCheck(c, now))
 }
 
 // nextCheck is when to look again: at the deadline, or sooner when the caller's context
