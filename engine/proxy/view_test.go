@@ -139,3 +139,28 @@ func TestStripCookies(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkAuthorizedCall is one authorized callback call as the proxy makes it (the
+// bench script's callback: it reads the token and the path), on both cores.
+//
+//	go test -run '^$' -bench AuthorizedCall -benchmem ./engine/proxy/
+func BenchmarkAuthorizedCall(b *testing.B) {
+	gen, err := script.Load(context.Background(), script.Options{Dir: "../../bench/scripts-authorized", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(gen.Close)
+	token := script.Shared{"sub": "65a1f0c2e4b0a1b2c3d4e5f6", "name": "Jatin", "role": "admin", "email": "jatin@example.com"}
+	header := http.Header{"Accept": {"application/json"}, "User-Agent": {"bench"}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			arg := &authorizedArg{token: token, request: view{method: "GET", path: "/plain", header: header, route: "app", url: "http://gw.test/plain", ip: "127.0.0.1"}}
+			res, err := gen.CallObject(context.Background(), "callbacks.authorized", arg)
+			if err != nil || res != true {
+				b.Fatalf("got %v, %v", res, err)
+			}
+		}
+	})
+}
