@@ -49,9 +49,6 @@ func (v *view) clientIP() string {
 	return v.ip
 }
 
-// viewKeys are the properties of the callback's `request` object.
-var viewKeys = [...]string{"headers", "ip", "method", "path", "query", "route", "url"}
-
 // Get makes v the callback's read-only `request` object (a script.Object): each property is
 // built when the script reads it, so a callback that looks at the path alone never pays
 // for the headers or the query.
@@ -85,7 +82,9 @@ func (v *view) Get(key string) (any, bool) {
 }
 
 // Keys implements script.Object.
-func (v *view) Keys() []string { return viewKeys[:] }
+func (v *view) Keys() []string {
+	return []string{"headers", "ip", "method", "path", "query", "route", "url"}
+}
 
 // headerObject is request.headers: names lower-cased as Node gives them, repeated fields
 // joined with ", ". A read looks up one header; nothing is copied until the script lists them.
@@ -119,8 +118,6 @@ type authorizedArg struct {
 	request view
 }
 
-var authorizedKeys = [...]string{"auth", "request", "token"}
-
 func (a *authorizedArg) Get(key string) (any, bool) {
 	switch key {
 	case "token":
@@ -133,7 +130,7 @@ func (a *authorizedArg) Get(key string) (any, bool) {
 	return nil, false
 }
 
-func (a *authorizedArg) Keys() []string { return authorizedKeys[:] }
+func (a *authorizedArg) Keys() []string { return []string{"auth", "request", "token"} }
 
 // objectOrNull keeps a missing object null in the script, not an Object holding nil.
 func objectOrNull(o script.Object) any {
