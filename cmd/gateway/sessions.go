@@ -12,8 +12,8 @@ import (
 )
 
 const sessionsUsage = `Usage:
-  gateway sessions list   --user U [--store URL | --data DIR]
-  gateway sessions revoke --user U [--ttl 720h] [--store URL | --data DIR]
+  gateway sessions list   --user U [--store URL [--redis-ca FILE] | --data DIR]
+  gateway sessions revoke --user U [--ttl 720h] [--store URL [--redis-ca FILE] | --data DIR]
 
 U is a username, an e-mail or a user id.
 
@@ -39,7 +39,7 @@ func (c *cli) runSessions(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("sessions "+cmd, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.Usage = func() { fmt.Fprint(c.stderr, sessionsUsage); fs.PrintDefaults() }
-	loc := dataFlag(fs)
+	loc := dataFlag(fs, c.getenv)
 	who := fs.String("user", "", "username, e-mail or user id")
 	ttl := fs.Duration("ttl", 30*24*time.Hour, "how long a revocation is kept (the longest session lifetime)")
 	if err := fs.Parse(args[1:]); err != nil {

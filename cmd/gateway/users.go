@@ -40,8 +40,9 @@ const usersUsage = `Usage:
   gateway users list [--json] [--data DIR]
   gateway users delete (--id ID | --username U | --email E) [--data DIR]
 
-Users live in DIR/callgate.db (DIR defaults to ./data). Run 'gateway users <command> --help'
-for a command's flags.
+Users live in DIR/callgate.db (DIR defaults to ./data), or in Redis with --store URL (env
+CALLGATE_STORE); --redis-ca FILE (env CALLGATE_REDIS_CA) trusts the private CA of a rediss://
+server. Run 'gateway users <command> --help' for a command's flags.
 `
 
 const usersAddUsage = `Usage: gateway users add --username U [--name N] [--email E] [--role R] [--cost 10] [--data DIR]
@@ -106,7 +107,7 @@ func (c *cli) runUsers(ctx context.Context, args []string) error {
 
 func (c *cli) usersAdd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("users add", flag.ContinueOnError)
-	dataDir := dataFlag(fs)
+	dataDir := dataFlag(fs, c.getenv)
 	username := fs.String("username", "", "username to sign in with (required, unique)")
 	name := fs.String("name", "", "display name")
 	email := fs.String("email", "", "e-mail address (unique, case-insensitive)")
@@ -231,7 +232,7 @@ func (c *cli) promptPasswordTwice() (string, error) {
 
 func (c *cli) usersImport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("users import", flag.ContinueOnError)
-	dataDir := dataFlag(fs)
+	dataDir := dataFlag(fs, c.getenv)
 	rest, err := c.parseFlags(fs, usersImportUsage, args)
 	if err != nil {
 		return err
@@ -269,7 +270,7 @@ type listedUser struct {
 
 func (c *cli) usersList(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("users list", flag.ContinueOnError)
-	dataDir := dataFlag(fs)
+	dataDir := dataFlag(fs, c.getenv)
 	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
 	rest, err := c.parseFlags(fs, usersListUsage, args)
 	if err != nil {
@@ -327,7 +328,7 @@ func cell(s string) string {
 
 func (c *cli) usersDelete(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("users delete", flag.ContinueOnError)
-	dataDir := dataFlag(fs)
+	dataDir := dataFlag(fs, c.getenv)
 	id := fs.String("id", "", "the user's id")
 	username := fs.String("username", "", "the user's username")
 	email := fs.String("email", "", "the user's e-mail (case-insensitive)")
@@ -372,24 +373,30 @@ func (c *cli) usersDelete(ctx context.Context, args []string) error {
 }
 
 // storeLocation is where a CLI command finds the store: --data for the embedded store,
-// --store (or CALLGATE_STORE) for Redis, and --key-prefix.
+// --store (or CALLGATE_STORE) for Redis, --key-prefix, and --redis-ca (or CALLGATE_REDIS_CA)
+// for a rediss:// server whose certificate comes from a private CA.
 type storeLocation struct {
-	data, store, keyPrefix *string
+	data, store, keyPrefix, redisCA *string
 }
 
-// dataFlag defines --data, --store and --key-prefix on fs.
-func dataFlag(fs *flag.FlagSet) storeLocation {
+// dataFlag defines --data, --store, --key-prefix and --redis-ca on fs; the environment
+// defaults are read through getenv.
+func dataFlag(fs *flag.FlagSet, getenv func(string) string) storeLocation {
 	return storeLocation{
 		data:      fs.String("data", defaultDataDir, "`DIR` holding "+storeFileName+" (created if missing)"),
-		store:     fs.String("store", os.Getenv("CALLGATE_STORE"), "store: bolt (default, in --data) or a redis:// URL (env CALLGATE_STORE)"),
+		store:     fs.String("store", getenv("CALLGATE_STORE"), "store: bolt (default, in --data) or a redis:// URL (env CALLGATE_STORE)"),
 		keyPrefix: fs.String("key-prefix", "callgate", "Redis key prefix of the gateway (redis.key_prefix)"),
+		redisCA:   fs.String("redis-ca", getenv("CALLGATE_REDIS_CA"), "PEM `FILE` of the private CA that signs a rediss:// store's certificate (redis.tls_ca_file, env CALLGATE_REDIS_CA)"),
 	}
 }
 
 // withStore opens the store, runs fn and closes the store, so the embedded file's lock is
 // released before the command returns (a `serve` started next can open it).
 func withStore(loc storeLocation, fn func(store.Store) error) (err error) {
-	rc := config.RedisConfig{KeyPrefix: *loc.keyPrefix, DialTimeout: config.Duration(2 * time.Second)}
+	if err := checkRedisCA(*loc.store, *loc.redisCA); err != nil {
+		return err
+	}
+	rc := config.RedisConfig{KeyPrefix: *loc.keyPrefix, DialTimeout: config.Duration(2 * time.Second), TLSCAFile: *loc.redisCA}
 	s, err := openStore(*loc.store, *loc.data, rc)
 	if err != nil {
 		return err
@@ -400,6 +407,27 @@ func withStore(loc storeLocation, fn func(store.Store) error) (err error) {
 		}
 	}()
 	return fn(s)
+}
+
+// checkRedisCA refuses a CA file with a store that does not use TLS. With the embedded
+// store it would otherwise be ignored, and a command meant for Redis would quietly act on a
+// local file; redis.Open refuses it with redis:// as well, but only a message naming the
+// flag says which setting to fix (it may have come from CALLGATE_REDIS_CA).
+func checkRedisCA(storeSetting, caFile string) error {
+	if caFile == "" {
+		return nil
+	}
+	var got string
+	scheme, _, _ := strings.Cut(storeSetting, "://")
+	switch {
+	case storeSetting == "" || storeSetting == config.StoreBolt:
+		got = "the embedded store (" + config.StoreBolt + ")"
+	case strings.HasPrefix(scheme, "redis") && !strings.HasPrefix(scheme, "rediss"):
+		got = scheme + "://"
+	default:
+		return nil
+	}
+	return fmt.Errorf("--redis-ca %s (or CALLGATE_REDIS_CA) needs a TLS store: --store rediss://, rediss+sentinel:// or rediss+cluster://, not %s", caFile, got)
 }
 
 // parseFlags parses args with fs and returns the positional arguments. Unlike fs.Parse it

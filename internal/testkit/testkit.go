@@ -1,6 +1,7 @@
 // Package testkit holds the helpers that the tests of several packages share: a log buffer
-// safe for concurrent writers and the rule for tests that need a Redis server. Only test
-// code imports it.
+// safe for concurrent writers, the rule for tests that need a Redis server, private
+// redis-server processes (plain or TLS, with a generated CA) and Ory Hydra. Only test code
+// imports it.
 package testkit
 
 import (

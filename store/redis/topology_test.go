@@ -7,16 +7,8 @@ package redis_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,107 +25,6 @@ import (
 	"github.com/callgate/callgate/store/redis"
 	"github.com/callgate/callgate/store/storetest"
 )
-
-// requireTools skips the test when a program it needs is not installed, except in CI
-// (CI=true), where .ci/run installs them and a missing one is a failure.
-func requireTools(t *testing.T, names ...string) {
-	t.Helper()
-	for _, name := range names {
-		if _, err := exec.LookPath(name); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not installed; in CI the Redis topology tests must run (.ci/run installs it)", name)
-			}
-			t.Skipf("%s is not installed: skipping the Redis topology test %s (apt-get install redis-server redis-tools)", name, t.Name())
-		}
-	}
-}
-
-// freePort returns a loopback port nothing listens on. With bus set, port+10000 (the
-// Cluster bus port redis-server opens next to it) is free as well.
-func freePort(t *testing.T, bus bool) int {
-	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("find a free port: %v", err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if !bus {
-			return port
-		}
-		if port+10000 > 65535 {
-			continue
-		}
-		busLn, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
-		if err != nil {
-			continue
-		}
-		busLn.Close()
-		return port
-	}
-	t.Fatal("find a free port pair for a Cluster node: none after 100 tries")
-	return 0
-}
-
-// startServer runs redis-server with args in its own directory under dir, waits until it
-// accepts connections on port, and kills it when the test ends. Its log goes to a file
-// that is printed when the test fails, since that is where a refused option shows up.
-func startServer(t *testing.T, dir string, port int, args ...string) {
-	t.Helper()
-	nodeDir := filepath.Join(dir, "node-"+strconv.Itoa(port))
-	if err := os.MkdirAll(nodeDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	logFile := filepath.Join(nodeDir, "redis.log")
-	// Without persistence a test run leaves nothing behind but the temp dir.
-	base := []string{"--dir", nodeDir, "--logfile", logFile, "--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--daemonize", "no"}
-	if len(args) > 0 && strings.HasSuffix(args[0], ".conf") {
-		// A config file must be the first argument.
-		base = append([]string{args[0]}, base...)
-		args = args[1:]
-	}
-	cmd := exec.Command("redis-server", append(base, args...)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server on port %d: %v", port, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			if b, err := os.ReadFile(logFile); err == nil {
-				t.Logf("redis-server :%d log:\n%s", port, lastLines(string(b), 30))
-			}
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 200*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			return
-		}
-		select {
-		case err := <-exited:
-			b, _ := os.ReadFile(logFile)
-			t.Fatalf("redis-server on port %d exited before listening (%v):\n%s", port, err, lastLines(string(b), 30))
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on port %d: not listening after 10s", port)
-		}
-	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
 
 // waitFor polls cond every 50ms until it returns nil or the timeout passes, then fails the
 // test with cond's last error.
@@ -176,8 +67,8 @@ func startCluster(t *testing.T) []string {
 	dir := t.TempDir()
 	var addrs []string
 	for range 3 {
-		port := freePort(t, true)
-		startServer(t, dir, port, "--port", strconv.Itoa(port), "--cluster-enabled", "yes",
+		port := testkit.FreePort(t, true)
+		testkit.StartRedisServer(t, dir, port, "--port", strconv.Itoa(port), "--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(dir, "nodes-"+strconv.Itoa(port)+".conf"), "--cluster-node-timeout", "2000")
 		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(port))
 	}
@@ -211,7 +102,7 @@ func firstLine(s string) string {
 }
 
 func TestCluster(t *testing.T) {
-	requireTools(t, "redis-server", "redis-cli")
+	testkit.RequireRedisTools(t, "redis-server", "redis-cli")
 	addrs := startCluster(t)
 	url := "redis+cluster://" + strings.Join(addrs, ",")
 	open := func(t *testing.T) store.Store { return openTopology(t, redis.Options{URL: url}) }
@@ -346,14 +237,14 @@ const bcryptHash = "$2a$10$7tboHp0AlRTDIADGPuZxDe.DaSy8Hk4bFM.AOeQ9yBbF.29OlZFe.
 const sentinelMaster = "callgate-test"
 
 func TestSentinel(t *testing.T) {
-	requireTools(t, "redis-server")
+	testkit.RequireRedisTools(t, "redis-server")
 	dir := t.TempDir()
-	masterPort, replicaPort, sentinelPort := freePort(t, false), freePort(t, false), freePort(t, false)
+	masterPort, replicaPort, sentinelPort := testkit.FreePort(t, false), testkit.FreePort(t, false), testkit.FreePort(t, false)
 	// Without the diskless-sync delay (5s by default) the replica syncs at once, in either
 	// direction after the failover.
 	noDelay := []string{"--repl-diskless-sync-delay", "0"}
-	startServer(t, dir, masterPort, append([]string{"--port", strconv.Itoa(masterPort)}, noDelay...)...)
-	startServer(t, dir, replicaPort, append([]string{"--port", strconv.Itoa(replicaPort), "--replicaof", "127.0.0.1", strconv.Itoa(masterPort)}, noDelay...)...)
+	testkit.StartRedisServer(t, dir, masterPort, append([]string{"--port", strconv.Itoa(masterPort)}, noDelay...)...)
+	testkit.StartRedisServer(t, dir, replicaPort, append([]string{"--port", strconv.Itoa(replicaPort), "--replicaof", "127.0.0.1", strconv.Itoa(masterPort)}, noDelay...)...)
 
 	// A sentinel rewrites its config file, so it gets a file of its own rather than flags.
 	conf := filepath.Join(dir, "sentinel.conf")
@@ -362,7 +253,7 @@ func TestSentinel(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(confText), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startServer(t, dir, sentinelPort, conf, "--sentinel")
+	testkit.StartRedisServer(t, dir, sentinelPort, conf, "--sentinel")
 
 	ctx := context.Background()
 	replica := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:" + strconv.Itoa(replicaPort)})
@@ -463,82 +354,18 @@ func keysOf(t *testing.T, c *goredis.Client, prefix string) []string {
 	return keys
 }
 
-// testCA is a private certificate authority and a server certificate it signed for
-// 127.0.0.1, written as PEM files.
-type testCA struct {
-	caFile, certFile, keyFile string
-}
-
-func newTestCA(t *testing.T, dir, name string) testCA {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := testCA{
-		caFile:   filepath.Join(dir, name+"-ca.pem"),
-		certFile: filepath.Join(dir, name+"-server.pem"),
-		keyFile:  filepath.Join(dir, name+"-server-key.pem"),
-	}
-	for file, block := range map[string]*pem.Block{
-		ca.caFile:   {Type: "CERTIFICATE", Bytes: caDER},
-		ca.certFile: {Type: "CERTIFICATE", Bytes: srvDER},
-		ca.keyFile:  {Type: "PRIVATE KEY", Bytes: keyDER},
-	} {
-		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return ca
-}
-
 func TestTLS(t *testing.T) {
-	// Debian's redis-server is built with TLS; a build without it refuses --tls-port at
-	// start-up, and startServer then fails with the server's log.
-	requireTools(t, "redis-server")
+	testkit.RequireRedisTools(t, "redis-server")
 	dir := t.TempDir()
-	ca := newTestCA(t, dir, "trusted")
-	other := newTestCA(t, dir, "other")
-	port := freePort(t, false)
-	startServer(t, dir, port, "--port", "0", "--tls-port", strconv.Itoa(port),
-		"--tls-cert-file", ca.certFile, "--tls-key-file", ca.keyFile, "--tls-ca-cert-file", ca.caFile, "--tls-auth-clients", "no")
+	ca := testkit.NewCA(t, dir, "trusted")
+	other := testkit.NewCA(t, dir, "other")
+	port := testkit.FreePort(t, false)
+	testkit.StartRedisServer(t, dir, port, ca.RedisTLSArgs(port)...)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 
 	t.Run("Conformance", func(t *testing.T) {
 		storetest.TestAll(t, func(t *testing.T) store.Store {
-			return openTopology(t, redis.Options{URL: "rediss://" + addr, TLSCAFile: ca.caFile})
+			return openTopology(t, redis.Options{URL: "rediss://" + addr, TLSCAFile: ca.CAFile})
 		})
 	})
 
@@ -549,9 +376,9 @@ func TestTLS(t *testing.T) {
 			caFile  string
 			wantErr string // "" = Ping succeeds
 		}{
-			{"private CA trusted", "rediss://" + addr, ca.caFile, ""},
+			{"private CA trusted", "rediss://" + addr, ca.CAFile, ""},
 			{"system roots only", "rediss://" + addr, "", "certificate signed by unknown authority"},
-			{"another CA", "rediss://" + addr, other.caFile, "certificate signed by unknown authority"},
+			{"another CA", "rediss://" + addr, other.CAFile, "certificate signed by unknown authority"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -578,16 +405,16 @@ func TestTLSCAFileOptions(t *testing.T) {
 	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ca := newTestCA(t, dir, "opts")
+	ca := testkit.NewCA(t, dir, "opts")
 	tests := []struct {
 		url, caFile, wantErr string
 	}{
-		{"rediss://127.0.0.1:6380", ca.caFile, ""},
-		{"rediss+sentinel://127.0.0.1:26379/?master_name=m", ca.caFile, ""},
-		{"rediss+cluster://127.0.0.1:7000,127.0.0.1:7001", ca.caFile, ""},
-		{"redis://127.0.0.1:6379", ca.caFile, "needs rediss://"},
-		{"redis+sentinel://127.0.0.1:26379/?master_name=m", ca.caFile, "needs rediss://"},
-		{"redis+cluster://127.0.0.1:7000", ca.caFile, "needs rediss://"},
+		{"rediss://127.0.0.1:6380", ca.CAFile, ""},
+		{"rediss+sentinel://127.0.0.1:26379/?master_name=m", ca.CAFile, ""},
+		{"rediss+cluster://127.0.0.1:7000,127.0.0.1:7001", ca.CAFile, ""},
+		{"redis://127.0.0.1:6379", ca.CAFile, "needs rediss://"},
+		{"redis+sentinel://127.0.0.1:26379/?master_name=m", ca.CAFile, "needs rediss://"},
+		{"redis+cluster://127.0.0.1:7000", ca.CAFile, "needs rediss://"},
 		{"rediss://127.0.0.1:6380", filepath.Join(dir, "missing.pem"), "read Redis TLS CA file"},
 		{"rediss://127.0.0.1:6380", notPEM, "no PEM certificate"},
 	}
