@@ -84,7 +84,7 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("session secret: %w", err)
 	}
-	st, err := openStore(cfg.Store, cfg.DataDir, cfg.Redis)
+	st, err := openStore(cfg.Store, cfg.DataDir, cfg.Redis, logger)
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ func (c *cli) runSessions(ctx context.Context, args []string) error {
 	if *ttl <= 0 {
 		return errors.New("sessions revoke: --ttl must be positive")
 	}
-	return withStore(loc, func(s store.Store) error {
+	return c.withStore(loc, func(s store.Store) error {
 		u, err := findUserByAny(ctx, s, *who)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"time"
 
@@ -24,14 +25,16 @@ const storeFileName = "callgate.db"
 // dataDir, creating the directory (0700) and the file (0600) on first use; only one process
 // may hold it open, another gets an error saying the database is locked. A redis:// URL
 // (rediss://, redis+sentinel://, redis+cluster://) opens the shared Redis store with rc's
-// prefix, pool and timeouts; it does not wait for Redis to answer.
-func openStore(setting, dataDir string, rc config.RedisConfig) (store.Store, error) {
+// prefix, pool and timeouts; it does not wait for Redis to answer. What go-redis logs of
+// its own goes to logger.
+func openStore(setting, dataDir string, rc config.RedisConfig, logger *slog.Logger) (store.Store, error) {
 	if setting == "" || setting == config.StoreBolt {
 		return bolt.Open(filepath.Join(dataDir, storeFileName))
 	}
 	if err := config.ValidateStoreURL(setting); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	redis.RouteLibraryLogs(logger)
 	return redis.Open(redis.Options{
 		URL: setting, KeyPrefix: rc.KeyPrefix, PoolSize: rc.PoolSize, MinIdleConns: rc.MinIdleConns,
 		DialTimeout: time.Duration(rc.DialTimeout), ReadTimeout: time.Duration(rc.ReadTimeout),

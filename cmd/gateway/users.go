@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -128,7 +129,7 @@ func (c *cli) usersAdd(ctx context.Context, args []string) error {
 		return c.usageError(fs, usersAddUsage, "--email %q: not an e-mail address", *email)
 	}
 
-	return withStore(dataDir, func(s store.Store) error {
+	return c.withStore(dataDir, func(s store.Store) error {
 		// Refuse a taken username or e-mail before asking for a password that would be
 		// thrown away. CreateUser still enforces uniqueness if another process races us.
 		if err := refuseTaken(ctx, s, "username", store.UserQuery{Username: *username}, *username); err != nil {
@@ -249,7 +250,7 @@ func (c *cli) usersImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("import %s: nothing imported: %w", file, err)
 	}
-	return withStore(dataDir, func(s store.Store) error {
+	return c.withStore(dataDir, func(s store.Store) error {
 		if err := s.ImportUsers(ctx, users); err != nil {
 			return fmt.Errorf("import %s: nothing imported: %w", file, err)
 		}
@@ -280,7 +281,7 @@ func (c *cli) usersList(ctx context.Context, args []string) error {
 		return c.usageError(fs, usersListUsage, "unexpected argument %q", rest[0])
 	}
 	var users []store.User
-	err = withStore(dataDir, func(s store.Store) error {
+	err = c.withStore(dataDir, func(s store.Store) error {
 		var listErr error
 		users, listErr = s.ListUsers(ctx)
 		return listErr
@@ -356,7 +357,7 @@ func (c *cli) usersDelete(ctx context.Context, args []string) error {
 		return c.usageError(fs, usersDeleteUsage, "give exactly one of --id, --username or --email")
 	}
 
-	return withStore(dataDir, func(s store.Store) error {
+	return c.withStore(dataDir, func(s store.Store) error {
 		u, err := s.FindUser(ctx, q)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("no user with %s %q", field, value)
@@ -391,13 +392,15 @@ func dataFlag(fs *flag.FlagSet, getenv func(string) string) storeLocation {
 }
 
 // withStore opens the store, runs fn and closes the store, so the embedded file's lock is
-// released before the command returns (a `serve` started next can open it).
-func withStore(loc storeLocation, fn func(store.Store) error) (err error) {
+// released before the command returns (a `serve` started next can open it). What the
+// Redis client logs of its own (failed dials) goes to stderr as warnings.
+func (c *cli) withStore(loc storeLocation, fn func(store.Store) error) (err error) {
 	if err := checkRedisCA(*loc.store, *loc.redisCA); err != nil {
 		return err
 	}
 	rc := config.RedisConfig{KeyPrefix: *loc.keyPrefix, DialTimeout: config.Duration(2 * time.Second), TLSCAFile: *loc.redisCA}
-	s, err := openStore(*loc.store, *loc.data, rc)
+	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := openStore(*loc.store, *loc.data, rc, logger)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,7 +50,7 @@ func mustRunUsers(t *testing.T, stdin string, args ...string) string {
 // the next command can open it.
 func storedUsers(t *testing.T, dataDir string) []store.User {
 	t.Helper()
-	s, err := openStore(config.StoreBolt, dataDir, config.RedisConfig{})
+	s, err := openStore(config.StoreBolt, dataDir, config.RedisConfig{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("openStore(%s): %v", dataDir, err)
 	}
