@@ -127,16 +127,7 @@ export default {
 	bundle.Store(&js)
 	hydra.createClient(t, clientID, clientSecret, gw.URL+"/api/auth/callback/hydra")
 
-	outDir := os.Getenv("ARTIFACTS_DIR")
-	if outDir == "" {
-		outDir = t.TempDir()
-	} else {
-		outDir = filepath.Join(outDir, "browser")
-		if err := os.MkdirAll(outDir, 0o755); err != nil {
-			t.Fatalf("create artifacts directory: %v", err)
-		}
-	}
-	t.Logf("screenshots: %s", outDir)
+	outDir := screenshotDir(t)
 
 	start := gw.URL + "/app/"
 	landed := gw.URL + "/app/?signed-in=1"

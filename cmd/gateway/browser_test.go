@@ -41,16 +41,7 @@ func TestBrowserSignInThroughProxy(t *testing.T) {
 	t.Cleanup(app.Close)
 	gw := startGateway(t, gatewayOptions{Args: []string{"--upstream", app.URL}})
 
-	outDir := os.Getenv("ARTIFACTS_DIR")
-	if outDir == "" {
-		outDir = t.TempDir()
-	} else {
-		outDir = filepath.Join(outDir, "browser")
-		if err := os.MkdirAll(outDir, 0o755); err != nil {
-			t.Fatalf("create artifacts directory: %v", err)
-		}
-	}
-	t.Logf("screenshots: %s", outDir)
+	outDir := screenshotDir(t)
 
 	start := gw.URL + "/reports/2030?view=full"
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
@@ -87,4 +78,21 @@ func TestBrowserSignInThroughProxy(t *testing.T) {
 			t.Errorf("screenshot %s: %v (want a PNG file)", shot, err)
 		}
 	}
+}
+
+// screenshotDir is where a browser test saves its screenshots: $ARTIFACTS_DIR/browser when
+// the test run keeps artifacts, else a temporary directory.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("ARTIFACTS_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	} else {
+		dir = filepath.Join(dir, "browser")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatalf("create artifacts directory: %v", err)
+		}
+	}
+	t.Logf("screenshots: %s", dir)
+	return dir
 }

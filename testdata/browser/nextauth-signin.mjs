@@ -6,23 +6,10 @@
 // one JSON line with what it saw; cmd/gateway/browser_oauth_test.go checks it.
 //
 // Environment: CHROMIUM (executable), START_URL, LANDED_URL, USERNAME, OUT_DIR, PROFILE_DIR.
-import { chromium } from "playwright-core";
 import path from "node:path";
+import { env, launch } from "./launch.mjs";
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
-
-const context = await chromium.launchPersistentContext(env("PROFILE_DIR"), {
-  executablePath: env("CHROMIUM"),
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-  ],
-});
+const context = await launch();
 try {
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(20000);

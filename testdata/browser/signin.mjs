@@ -4,24 +4,10 @@
 // line with what it saw; the Go test (cmd/gateway/browser_test.go) checks it.
 //
 // Environment: CHROMIUM (executable), START_URL, USERNAME, PASSWORD, OUT_DIR, PROFILE_DIR.
-import { chromium } from "playwright-core";
 import path from "node:path";
+import { env, launch } from "./launch.mjs";
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
-
-const context = await chromium.launchPersistentContext(env("PROFILE_DIR"), {
-  executablePath: env("CHROMIUM"),
-  headless: true,
-  // The machine has no internet: nothing may phone home or wait for the network.
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-  ],
-});
+const context = await launch();
 try {
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(15000);
