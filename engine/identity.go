@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callgate/callgate/engine/cookie"
@@ -23,9 +24,11 @@ type Session struct {
 	// user is the store's user record under the database strategy; nil for jwt.
 	user map[string]any
 
-	mu   sync.Mutex
-	auth *authValue           // the session callback's result, for one generation
-	memo map[string]memoEntry // per-session values callers derive (signed assertions, headers)
+	// Every request with this cookie reads auth and memo, often from several cores at once:
+	// reads are lock-free loads of immutable values, and the rare writes replace them.
+	auth atomic.Pointer[authValue]            // the session callback's result, for one generation
+	memo atomic.Pointer[map[string]memoEntry] // per-session values callers derive (signed assertions, headers); never modified, replaced
+	mu   sync.Mutex                           // serialises memo's writers
 }
 
 type authValue struct {
@@ -58,10 +61,7 @@ func (s *Session) Expires() time.Time { return s.expires }
 // Unlike GET /api/auth/session, the jwt callback does not run here: the proxy reads the
 // token as it was issued, as NextAuth's middleware does.
 func (s *Session) Auth(ctx context.Context, gen *script.Generation) (map[string]any, error) {
-	s.mu.Lock()
-	cached := s.auth
-	s.mu.Unlock()
-	if cached != nil && cached.gen == gen {
+	if cached := s.auth.Load(); cached != nil && cached.gen == gen {
 		return cached.value, nil
 	}
 	if s.user != nil {
@@ -69,9 +69,7 @@ func (s *Session) Auth(ctx context.Context, gen *script.Generation) (map[string]
 		if err != nil {
 			return nil, err
 		}
-		s.mu.Lock()
-		s.auth = &authValue{gen: gen, value: session}
-		s.mu.Unlock()
+		s.auth.Store(&authValue{gen: gen, value: session})
 		return session, nil
 	}
 	cfg := gen.Config()
@@ -86,36 +84,39 @@ func (s *Session) Auth(ctx context.Context, gen *script.Generation) (map[string]
 		}
 		session, _ = res.(map[string]any)
 	}
-	s.mu.Lock()
-	s.auth = &authValue{gen: gen, value: session}
-	s.mu.Unlock()
+	s.auth.Store(&authValue{gen: gen, value: session})
 	return session, nil
 }
 
 // Remember returns the value stored under key while it is still valid at now, else calls
-// make, stores its result until the expiry it returns, and returns it. The proxy keeps the
+// derive, stores its result until the expiry it returns, and returns it. The proxy keeps the
 // signed assertion JWT and the identity headers of each route here, so it signs and builds
 // them once per session and route rather than once per request. Values are shared by every
 // request of the session: read-only.
-func (s *Session) Remember(key string, now time.Time, make func() (any, time.Time, error)) (any, error) {
-	s.mu.Lock()
-	if m, ok := s.memo[key]; ok && now.Before(m.expires) {
-		s.mu.Unlock()
-		return m.value, nil
+func (s *Session) Remember(key string, now time.Time, derive func() (any, time.Time, error)) (any, error) {
+	if memo := s.memo.Load(); memo != nil {
+		if m, ok := (*memo)[key]; ok && now.Before(m.expires) {
+			return m.value, nil
+		}
 	}
-	s.mu.Unlock()
-	v, exp, err := make()
+	v, exp, err := derive()
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	if s.memo == nil {
-		s.memo = map[string]memoEntry{}
+	defer s.mu.Unlock()
+	var old map[string]memoEntry
+	if memo := s.memo.Load(); memo != nil {
+		old = *memo
 	}
-	if _, ok := s.memo[key]; ok || len(s.memo) < maxMemoEntries {
-		s.memo[key] = memoEntry{value: v, expires: exp}
+	if _, ok := old[key]; ok || len(old) < maxMemoEntries {
+		next := make(map[string]memoEntry, len(old)+1)
+		for k, e := range old {
+			next[k] = e
+		}
+		next[key] = memoEntry{value: v, expires: exp}
+		s.memo.Store(&next)
 	}
-	s.mu.Unlock()
 	return v, nil
 }
 
@@ -168,11 +169,15 @@ const sessionCacheSize = 4096
 // the session callback's view (auth) and any revocation catch up quickly.
 const sessionCacheTTL = 15 * time.Second
 
-// sessionCache maps cookie values to decoded sessions. Safe for concurrent use.
+// sessionCache maps cookie values to decoded sessions. Safe for concurrent use. Every
+// proxied request reads it, from every core: a read is a lock-free load; writes (one per
+// cookie every sessionCacheTTL) and evictions take the mutex.
 type sessionCache struct {
-	mu      sync.RWMutex
 	max     int
-	entries map[string]sessionEntry
+	entries sync.Map // string → sessionEntry
+
+	mu    sync.Mutex // serialises writers
+	count int        // entries stored, under mu
 }
 
 type sessionEntry struct {
@@ -181,14 +186,16 @@ type sessionEntry struct {
 }
 
 func newSessionCache(max int) *sessionCache {
-	return &sessionCache{max: max, entries: make(map[string]sessionEntry)}
+	return &sessionCache{max: max}
 }
 
 func (c *sessionCache) get(key string, now time.Time) *Session {
-	c.mu.RLock()
-	e, ok := c.entries[key]
-	c.mu.RUnlock()
-	if !ok || !now.Before(e.until) {
+	v, ok := c.entries.Load(key)
+	if !ok {
+		return nil
+	}
+	e := v.(sessionEntry)
+	if !now.Before(e.until) {
 		return nil
 	}
 	return e.session
@@ -201,26 +208,33 @@ func (c *sessionCache) put(key string, s *Session, now time.Time) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) >= c.max {
+	if c.count >= c.max {
 		c.evict(now)
 	}
-	c.entries[key] = sessionEntry{session: s, until: until}
+	if _, loaded := c.entries.Swap(key, sessionEntry{session: s, until: until}); !loaded {
+		c.count++
+	}
 }
 
 // evict drops expired entries, then, if the cache is still full, an arbitrary quarter of it
-// (map order is random): cheap, and a dropped session only costs one more decode.
+// (map order is random): cheap, and a dropped session only costs one more decode. Call it
+// with mu held.
 func (c *sessionCache) evict(now time.Time) {
-	for k, e := range c.entries {
-		if !now.Before(e.until) {
-			delete(c.entries, k)
+	c.entries.Range(func(k, v any) bool {
+		if !now.Before(v.(sessionEntry).until) {
+			c.entries.Delete(k)
+			c.count--
 		}
-	}
-	drop := len(c.entries) - c.max*3/4
-	for k := range c.entries {
+		return true
+	})
+	drop := c.count - c.max*3/4
+	c.entries.Range(func(k, _ any) bool {
 		if drop <= 0 {
-			break
+			return false
 		}
-		delete(c.entries, k)
+		c.entries.Delete(k)
+		c.count--
 		drop--
-	}
+		return true
+	})
 }

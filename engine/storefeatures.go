@@ -99,7 +99,8 @@ func (f *storeFeatures) clientAddress(r *http.Request) string {
 // clear drops every decoded session, so a revocation takes effect on the next request.
 func (c *sessionCache) clear() {
 	c.mu.Lock()
-	clear(c.entries)
+	c.entries.Clear()
+	c.count = 0
 	c.mu.Unlock()
 }
 

@@ -58,9 +58,9 @@ type Session interface {
 	Expires() time.Time
 	// Auth is the session as the session callback shapes it. Read-only.
 	Auth(ctx context.Context, gen *script.Generation) (map[string]any, error)
-	// Remember memoises a value derived from the session until the expiry make returns.
+	// Remember memoises a value derived from the session until the expiry derive returns.
 	// The value is shared by the session's concurrent requests: read-only.
-	Remember(key string, now time.Time, make func() (any, time.Time, error)) (any, error)
+	Remember(key string, now time.Time, derive func() (any, time.Time, error)) (any, error)
 }
 
 // Signer signs assertion JWTs.
