@@ -36,7 +36,9 @@ func newBenchProxy(b *testing.B, scriptsDir string) *benchProxy {
 	}))
 	b.Cleanup(up.Close)
 	logger := slog.New(slog.DiscardHandler)
-	gen, err := script.Load(context.Background(), script.Options{Dir: scriptsDir, Logger: logger})
+	// With a heap guard, as gateway serve has by default.
+	guard := script.NewHeapGuard(1<<30, 0, logger)
+	gen, err := script.Load(context.Background(), script.Options{Dir: scriptsDir, Logger: logger, HeapGuard: guard})
 	if err != nil {
 		b.Fatalf("load %s: %v", scriptsDir, err)
 	}

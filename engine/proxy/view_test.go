@@ -145,7 +145,9 @@ func TestStripCookies(t *testing.T) {
 //
 //	go test -run '^$' -bench AuthorizedCall -benchmem ./engine/proxy/
 func BenchmarkAuthorizedCall(b *testing.B) {
-	gen, err := script.Load(context.Background(), script.Options{Dir: "../../bench/scripts-authorized", Logger: slog.New(slog.DiscardHandler)})
+	logger := slog.New(slog.DiscardHandler)
+	gen, err := script.Load(context.Background(), script.Options{Dir: "../../bench/scripts-authorized", Logger: logger,
+		HeapGuard: script.NewHeapGuard(1<<30, 0, logger)}) // as gateway serve has by default
 	if err != nil {
 		b.Fatal(err)
 	}

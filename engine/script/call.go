@@ -236,16 +236,10 @@ func (v *vm) run(ctx context.Context, name string, start time.Time, timeout time
 		return v.timeoutError(err, name)
 	}
 	v.call = c
-	heap := v.gen.heap
-	if heap != nil {
-		heap.track(c, v.rt)
-	}
 	v.watchdog.watch(c, start)
 	defer func() {
-		// Both interrupters let go of the call before the verdict.
-		fired := v.watchdog.release()
-		heapHit := heap != nil && heap.untrack(c)
-		if fired || heapHit {
+		// The watchdog (and through it the HeapGuard) lets go of the call before the verdict.
+		if v.watchdog.release() {
 			// An interrupt fired (or is firing): the runtime may carry it into its next call.
 			v.broken = true
 		}

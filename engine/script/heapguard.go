@@ -8,8 +8,7 @@ import (
 	"runtime/metrics"
 	"sync"
 	"time"
-
-	"github.com/dop251/goja"
+	"weak"
 )
 
 // errHeapLimit is the value a HeapGuard interrupts runtimes with.
@@ -33,9 +32,13 @@ type HeapGuard struct {
 	interval time.Duration
 	logger   *slog.Logger
 
-	mu      sync.Mutex
-	running map[*callState]*goja.Runtime
-	trips   int
+	// runtimes are every runtime created under the guard, registered once, when made. A
+	// call is found through its runtime's watchdog, so starting and ending a call costs the
+	// guard nothing. Weak pointers: a runtime the pool has discarded is not kept alive here,
+	// and the sweep forgets it once it is collected.
+	mu       sync.Mutex
+	runtimes []weak.Pointer[vm]
+	trips    int
 }
 
 // NewHeapGuard returns a guard for a heap ceiling in bytes, sampled every interval (0 means
@@ -47,7 +50,7 @@ func NewHeapGuard(limit uint64, interval time.Duration, logger *slog.Logger) *He
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &HeapGuard{limit: limit, interval: interval, logger: logger, running: map[*callState]*goja.Runtime{}}
+	return &HeapGuard{limit: limit, interval: interval, logger: logger}
 }
 
 // Run samples the heap until ctx ends.
@@ -89,43 +92,61 @@ func (h *HeapGuard) Trips() int {
 // anyToInterrupt reports whether a call is running that the guard has not interrupted yet
 // (an interrupted call may take a moment to unwind, and its heap is freed only after).
 func (h *HeapGuard) anyToInterrupt() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for c := range h.running {
-		if !c.heapHit {
-			return true
-		}
-	}
-	return false
+	found := false
+	h.each(func(v *vm) bool {
+		found = v.watchdog.running()
+		return !found
+	})
+	return found
 }
 
+// interruptAll interrupts every call in progress and returns how many it interrupted.
 func (h *HeapGuard) interruptAll() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	n := 0
-	for c, rt := range h.running {
-		if !c.heapHit {
-			c.heapHit = true
-			rt.Interrupt(errHeapLimit)
+	h.each(func(v *vm) bool {
+		if v.watchdog.interrupt(errHeapLimit) {
 			n++
 		}
-	}
+		return true
+	})
+	h.mu.Lock()
 	h.trips += n
+	h.mu.Unlock()
 	return n
 }
 
-// track registers a call in progress. untrack must follow once it ends.
-func (h *HeapGuard) track(c *callState, rt *goja.Runtime) {
+// register adds a new runtime. Call it once per runtime, before it runs any script.
+func (h *HeapGuard) register(v *vm) {
 	h.mu.Lock()
-	h.running[c] = rt
+	h.runtimes = append(h.runtimes, weak.Make(v))
 	h.mu.Unlock()
 }
 
-// untrack unregisters a call and reports whether the guard interrupted it. After it returns
-// the guard no longer touches the call's runtime.
-func (h *HeapGuard) untrack(c *callState) bool {
+// each calls f with every runtime still alive until f returns false, and forgets the
+// runtimes that have been collected.
+func (h *HeapGuard) each(f func(*vm) bool) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.running, c)
-	return c.heapHit
+	alive := h.runtimes[:0]
+	var live []*vm
+	for _, p := range h.runtimes {
+		if v := p.Value(); v != nil {
+			alive = append(alive, p)
+			live = append(live, v)
+		}
+	}
+	clear(h.runtimes[len(alive):])
+	h.runtimes = alive
+	h.mu.Unlock()
+	for _, v := range live {
+		if !f(v) {
+			return
+		}
+	}
+}
+
+// registered is how many runtimes the guard still knows, for tests.
+func (h *HeapGuard) registered() int {
+	n := 0
+	h.each(func(*vm) bool { n++; return true })
+	return n
 }

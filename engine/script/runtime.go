@@ -72,7 +72,6 @@ type callState struct {
 	truncated  bool
 	unhandled  map[*goja.Promise]struct{}
 	jobPending func()
-	heapHit    bool // set by the HeapGuard, under its lock
 }
 
 // context returns the call's context: the caller's, ending at the call's deadline. Go work
@@ -99,6 +98,9 @@ func (g *Generation) newVM(ctx context.Context, inspect func(*vm) error) (v *vm,
 	rt := goja.New()
 	rt.SetMaxCallStackSize(g.maxStack)
 	v = &vm{gen: g, rt: rt, hostMark: goja.NewSymbol("callgate.hostError"), watchdog: watchdog{rt: rt}}
+	if g.heap != nil {
+		g.heap.register(v)
+	}
 	v.jsonObj = rt.Get("JSON")
 	v.stringify, _ = goja.AssertFunction(v.jsonObj.ToObject(rt).Get("stringify"))
 	v.promiseCtr = rt.Get("Promise").ToObject(rt)

@@ -14,7 +14,7 @@ import (
 const cancelPoll = 5 * time.Millisecond
 
 // watchdog interrupts a runtime's call in progress when the call's deadline passes or its
-// caller's context ends. One timer per runtime: a context with a timeout and a
+// caller's context ends, or when the HeapGuard asks it to. One timer per runtime: a context with a timeout and a
 // context.AfterFunc per call were a large part of a short callback's cost (about 1 µs and
 // 9 allocations of a 10 µs call). The caller's context is polled instead of watched, which
 // is what bounds the reaction to a cancellation by cancelPoll.
@@ -66,6 +66,26 @@ func (w *watchdog) release() (fired bool) {
 	defer w.mu.Unlock()
 	w.call = nil
 	return w.fired
+}
+
+// running reports whether a call is in progress that the watchdog has not interrupted.
+func (w *watchdog) running() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.call != nil && !w.fired
+}
+
+// interrupt stops the call in progress, if there is one not interrupted yet, with reason;
+// the runtime is then discarded when the call ends. It reports whether it interrupted.
+func (w *watchdog) interrupt(reason error) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.call == nil || w.fired {
+		return false
+	}
+	w.fired = true
+	w.rt.Interrupt(reason)
+	return true
 }
 
 func (w *watchdog) check() {
