@@ -3,7 +3,6 @@ package engine_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -139,29 +138,6 @@ export default { providers: [GitHub({ clientId: "gh-client", clientSecret: "gh-s
 // up to the redirect back to the gateway, whose path and query it returns.
 func followProvider(t *testing.T, b *browser, providerID string) string {
 	t.Helper()
-	r := b.postForm("/api/auth/signin/"+providerID, url.Values{"csrfToken": {b.csrf()}, "callbackUrl": {gatewayOrigin + "/"}, "json": {"true"}})
-	var res struct {
-		URL string `json:"url"`
-	}
-	if err := json.Unmarshal([]byte(r.body), &res); err != nil || res.URL == "" {
-		t.Fatalf("POST /signin/%s: got %d %s, want {url}", providerID, r.status, r.body)
-	}
-	back := ""
-	client := &http.Client{CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-		if strings.HasPrefix(req.URL.String(), gatewayOrigin+"/") {
-			back = strings.TrimPrefix(req.URL.String(), gatewayOrigin)
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	resp, err := client.Get(res.URL)
-	if err != nil {
-		t.Fatalf("follow the provider: %v", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if back == "" {
-		t.Fatalf("the provider did not send the browser back: %d %s", resp.StatusCode, body)
-	}
+	_, back := signInThroughProvider(t, b, providerID, gatewayOrigin+"/")
 	return back
 }

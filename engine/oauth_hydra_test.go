@@ -184,15 +184,27 @@ func (h *hydra) loginConsentApp(t *testing.T) http.Handler {
 // and query the provider sent the browser to.
 func authorize(t *testing.T, b *browser, providerID string) string {
 	t.Helper()
-	r := b.postForm("/api/auth/signin/"+providerID, url.Values{"csrfToken": {b.csrf()}, "callbackUrl": {gatewayOrigin + "/dashboard"}, "json": {"true"}})
+	authURL, back := signInThroughProvider(t, b, providerID, gatewayOrigin+"/dashboard")
+	if !strings.Contains(authURL, "/oauth2/auth?") {
+		t.Fatalf("POST /signin/%s: got {url: %s}, want the provider's authorization URL", providerID, authURL)
+	}
+	return back
+}
+
+// signInThroughProvider is POST /signin/:provider with callbackURL, then the browser's trip
+// through the provider (with its own cookie jar), up to the redirect back to the gateway.
+// It returns the provider's authorization URL and the gateway path and query the provider
+// sent the browser to.
+func signInThroughProvider(t *testing.T, b *browser, providerID, callbackURL string) (authURL, back string) {
+	t.Helper()
+	r := b.postForm("/api/auth/signin/"+providerID, url.Values{"csrfToken": {b.csrf()}, "callbackUrl": {callbackURL}, "json": {"true"}})
 	var res struct {
 		URL string `json:"url"`
 	}
-	if err := json.Unmarshal([]byte(r.body), &res); err != nil || !strings.Contains(res.URL, "/oauth2/auth?") {
-		t.Fatalf("POST /signin/%s: got %d %s, want {url: <provider authorization URL>}", providerID, r.status, r.body)
+	if err := json.Unmarshal([]byte(r.body), &res); err != nil || res.URL == "" {
+		t.Fatalf("POST /signin/%s: got %d %s, want {url}", providerID, r.status, r.body)
 	}
 	jar, _ := cookiejar.New(nil)
-	var back string
 	client := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 		if strings.HasPrefix(req.URL.String(), gatewayOrigin+"/") {
 			back = strings.TrimPrefix(req.URL.String(), gatewayOrigin)
@@ -209,7 +221,7 @@ func authorize(t *testing.T, b *browser, providerID string) string {
 	if back == "" {
 		t.Fatalf("the provider did not send the browser back: %d %s", resp.StatusCode, body)
 	}
-	return back
+	return res.URL, back
 }
 
 func errorCode(r reply) string {

@@ -91,9 +91,12 @@ func (v *view) Keys() []string {
 type headerObject http.Header
 
 func (h headerObject) Get(name string) (any, bool) {
-	vals, ok := h[textproto.CanonicalMIMEHeaderKey(name)]
-	if !ok || name != strings.ToLower(name) {
+	if name != strings.ToLower(name) {
 		// Node's headers object has lower-case names only: headers["Accept"] is undefined.
+		return nil, false
+	}
+	vals, ok := h[textproto.CanonicalMIMEHeaderKey(name)]
+	if !ok {
 		return nil, false
 	}
 	if len(vals) == 1 {

@@ -64,14 +64,7 @@ test("session has no version", async () => {
 
 // broken are the ways a reload must be refused: the file, and the line the error must
 // point at (0: any line).
-var broken = []struct {
-	name      string
-	config    string
-	test      string // written as auth.test.js when set
-	wantFile  string
-	wantLine  int
-	wantInMsg string
-}{
+var broken = []brokenVersion{
 	{"syntax error", "export default {\n  providers: [,\n  callbacks: {\n", "", "auth.config.js", 3, "Expected"},
 	{"throws at load", "import Credentials from \"callgate/providers/credentials\";\nconst x = null;\nx.boom();\nexport default { providers: [Credentials({ authorize: async () => null })] };\n", "", "auth.config.js", 3, "boom"},
 	{"callback not a function", "import Credentials from \"callgate/providers/credentials\";\nexport default {\n  providers: [Credentials({ authorize: async () => null })],\n  callbacks: { session: 42 },\n};\n", "", "auth.config.js", 2, "callbacks.session must be a function"},
@@ -172,6 +165,32 @@ func (g *gateway) waitVersion(t testing.TB, want string, limit time.Duration) ti
 		}
 		if time.Since(start) > limit {
 			t.Fatalf("after %v the session shows version %q (status %d), want %q\nlogs:\n%s", limit, got, code, want, g.logs.String())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+type brokenVersion struct {
+	name      string
+	config    string
+	test      string // written as auth.test.js when set
+	wantFile  string
+	wantLine  int
+	wantInMsg string
+}
+
+// writeBroken writes b into dir and waits until the gateway's reloader has refused it.
+func (g *gateway) writeBroken(t testing.TB, dir string, b brokenVersion) {
+	t.Helper()
+	before := g.reloader.Status().Failures
+	if b.test != "" {
+		write(t, filepath.Join(dir, "auth.test.js"), b.test)
+	}
+	write(t, filepath.Join(dir, "auth.config.js"), b.config)
+	deadline := time.Now().Add(5 * time.Second)
+	for g.reloader.Status().Failures == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no refused reload after 5s; logs:\n%s", b.name, g.logs.String())
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -322,18 +341,7 @@ func TestBrokenScriptsAreRefused(t *testing.T) {
 	g := startGateway(t, dir, true, -1)
 	for i, b := range broken {
 		t.Run(b.name, func(t *testing.T) {
-			before := g.reloader.Status().Failures
-			if b.test != "" {
-				write(t, filepath.Join(dir, "auth.test.js"), b.test)
-			}
-			write(t, filepath.Join(dir, "auth.config.js"), b.config)
-			deadline := time.Now().Add(5 * time.Second)
-			for g.reloader.Status().Failures == before {
-				if time.Now().After(deadline) {
-					t.Fatalf("no refused reload after 5s; logs:\n%s", g.logs.String())
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+			g.writeBroken(t, dir, b)
 			if v, code := g.version(t); v != fmt.Sprintf("good-%d", i) || code != 200 {
 				t.Errorf("after the broken write: got version %q status %d, want good-%d 200", v, code, i)
 			}
@@ -512,18 +520,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	for i := 1; i <= reloads; i++ {
 		if i%5 == 0 {
 			b := broken[(i/5-1)%len(broken)]
-			before := g.reloader.Status().Failures
-			if b.test != "" {
-				write(t, filepath.Join(dir, "auth.test.js"), b.test)
-			}
-			write(t, filepath.Join(dir, "auth.config.js"), b.config)
-			deadline := time.Now().Add(5 * time.Second)
-			for g.reloader.Status().Failures == before {
-				if time.Now().After(deadline) {
-					t.Fatalf("reload %d (%s): not refused after 5s", i, b.name)
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
+			g.writeBroken(t, dir, b)
 			if e := g.reloader.Status().LastError; e == nil || e.File != b.wantFile || e.Line == 0 || e.Column == 0 {
 				t.Errorf("reload %d (%s): got last error %+v, want one at %s:line:col", i, b.name, e, b.wantFile)
 			}

@@ -96,7 +96,7 @@ func (g *Generation) Event(ctx context.Context, name string, arg map[string]any)
 		return &Error{Callback: name, Kind: KindInternal, Message: "the script does not define " + name}
 	}
 	_, err = g.invoke(ctx, name, name, func(v *vm) []goja.Value {
-		return []goja.Value{v.toJS(arg)}
+		return []goja.Value{v.toJS(Shared(arg))}
 	}, func(*vm, goja.Value) (any, error) { return nil, nil })
 	return err
 }

@@ -13,7 +13,6 @@ package bolt
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -123,32 +122,6 @@ func (s *Store) Ping(ctx context.Context) error {
 	})
 }
 
-// userDocument is how a user is stored: the MongoDB-style fields scripts see, plus the
-// creation time and the imported extra fields kept apart so they can never shadow them.
-type userDocument struct {
-	ID           string         `json:"_id"`
-	Username     string         `json:"username"`
-	Name         string         `json:"name,omitempty"`
-	Email        string         `json:"email,omitempty"`
-	Role         string         `json:"role,omitempty"`
-	PasswordHash string         `json:"password,omitempty"`
-	CreatedAt    time.Time      `json:"createdAt"`
-	Extra        map[string]any `json:"extra,omitempty"`
-}
-
-func (d userDocument) user() store.User {
-	return store.User{
-		ID:           d.ID,
-		Username:     d.Username,
-		Name:         d.Name,
-		Email:        d.Email,
-		Role:         d.Role,
-		PasswordHash: d.PasswordHash,
-		Extra:        d.Extra,
-		CreatedAt:    d.CreatedAt,
-	}
-}
-
 // emailKey is the index key for an e-mail: lower-cased so that Jatin@Example.com and
 // jatin@example.com are the same account, as they are for every mail server in practice.
 func emailKey(email string) []byte { return []byte(strings.ToLower(email)) }
@@ -208,16 +181,7 @@ func putNewUser(tx *bbolt.Tx, u store.User) error {
 		return fmt.Errorf("email %q: %w", u.Email, store.ErrDuplicate)
 	}
 
-	doc, err := json.Marshal(userDocument{
-		ID:           u.ID,
-		Username:     u.Username,
-		Name:         u.Name,
-		Email:        u.Email,
-		Role:         u.Role,
-		PasswordHash: u.PasswordHash,
-		CreatedAt:    u.CreatedAt,
-		Extra:        u.Extra,
-	})
+	doc, err := store.EncodeUser(u)
 	if err != nil {
 		return fmt.Errorf("encode user %q: %w", u.Username, err)
 	}
@@ -274,17 +238,17 @@ func findUser(tx *bbolt.Tx, q store.UserQuery) (store.User, error) {
 		// An index entry without its document is corruption, not a missing user.
 		return store.User{}, fmt.Errorf("index points to missing user %q", id)
 	}
-	var doc userDocument
-	if err := json.Unmarshal(raw, &doc); err != nil {
+	u, err := store.DecodeUser(raw)
+	if err != nil {
 		return store.User{}, fmt.Errorf("decode user %q: %w", id, err)
 	}
-	if q.Username != "" && doc.Username != q.Username {
+	if q.Username != "" && u.Username != q.Username {
 		return store.User{}, store.ErrNotFound
 	}
-	if q.Email != "" && strings.ToLower(doc.Email) != strings.ToLower(q.Email) {
+	if q.Email != "" && strings.ToLower(u.Email) != strings.ToLower(q.Email) {
 		return store.User{}, store.ErrNotFound
 	}
-	return doc.user(), nil
+	return u, nil
 }
 
 // ListUsers returns every user in byte-wise username order (the order of the username
@@ -298,11 +262,11 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 			if raw == nil {
 				return fmt.Errorf("index entry %q points to missing user %q", username, id)
 			}
-			var doc userDocument
-			if err := json.Unmarshal(raw, &doc); err != nil {
+			u, err := store.DecodeUser(raw)
+			if err != nil {
 				return fmt.Errorf("decode user %q: %w", id, err)
 			}
-			list = append(list, doc.user())
+			list = append(list, u)
 			return nil
 		})
 	})

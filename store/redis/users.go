@@ -2,11 +2,9 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -15,33 +13,19 @@ import (
 
 // Users are stored as
 //
-//	{p}:user:<id>               the JSON document
+//	{p}:user:<id>               the JSON document (store.EncodeUser)
 //	{p}:user_by_username:<name> the id
 //	{p}:user_by_email:<email>   the id (e-mail lower-cased)
 //	{p}:users                   sorted set of "username NUL id", all scores 0, so that
 //	                            ZRANGE lists users in byte-wise username order
-type userDocument struct {
-	ID           string         `json:"_id"`
-	Username     string         `json:"username"`
-	Name         string         `json:"name,omitempty"`
-	Email        string         `json:"email,omitempty"`
-	Role         string         `json:"role,omitempty"`
-	PasswordHash string         `json:"password,omitempty"`
-	CreatedAt    time.Time      `json:"createdAt"`
-	Extra        map[string]any `json:"extra,omitempty"`
-}
 
-func (d userDocument) user() store.User {
-	return store.User{ID: d.ID, Username: d.Username, Name: d.Name, Email: d.Email, Role: d.Role,
-		PasswordHash: d.PasswordHash, Extra: d.Extra, CreatedAt: d.CreatedAt}
-}
-
+// decodeUser reads a user document.
 func decodeUser(raw string) (store.User, error) {
-	var d userDocument
-	if err := json.Unmarshal([]byte(raw), &d); err != nil {
+	u, err := store.DecodeUser([]byte(raw))
+	if err != nil {
 		return store.User{}, fmt.Errorf("decode user: %w", err)
 	}
-	return d.user(), nil
+	return u, nil
 }
 
 // putUsersScript writes N users all or nothing. KEYS come in fours per user (document,
@@ -90,8 +74,7 @@ func (s *Store) putUsers(ctx context.Context, users []store.User) error {
 	keys := make([]string, 0, 4*len(users))
 	args := make([]any, 0, 3*len(users))
 	for _, u := range users {
-		doc, err := json.Marshal(userDocument{ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email,
-			Role: u.Role, PasswordHash: u.PasswordHash, CreatedAt: u.CreatedAt, Extra: u.Extra})
+		doc, err := store.EncodeUser(u)
 		if err != nil {
 			return fmt.Errorf("encode user %q: %w", u.Username, err)
 		}
