@@ -4,7 +4,8 @@
 #      unless node_modules already matches that lockfile;
 #   2. makes a Redis server available (REDIS_URL, else one on 127.0.0.1:6379, else a private
 #      redis-server started here and stopped on exit);
-#   3. go vet ./... and go test -race -count=1 ./...
+#   3. go vet ./... and go test -race -count=1 ./...;
+#   4. a short fuzzing run of every target in FUZZ_TARGETS (FUZZ_TIME each, default 10s).
 # With CI=true a missing tool is an error; otherwise the tests that need it skip themselves.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -154,5 +155,31 @@ go vet ./...
 
 say "go test -race -count=1 ./..."
 go test -race -count=1 ./...
+
+# --- 4. Fuzzing -----------------------------------------------------------------------------
+# Each target runs for FUZZ_TIME (default 10s; FUZZ_TIME=0 skips the step), one `go test -fuzz`
+# per target because -fuzz takes exactly one. The checked-in seed corpora
+# (<pkg>/testdata/fuzz/<FuzzName>/) already ran as plain tests above; this looks for new
+# inputs. A failing input is written to that directory: check it in with the fix.
+# Add yours here as "<package dir>:<FuzzName>".
+FUZZ_TARGETS=(
+  "./engine/cookie:FuzzParseString"
+  "./engine/cookie:FuzzChunkRoundTrip"
+  "./engine/cookie:FuzzSessionValue"
+  "./engine/token:FuzzDecode"
+  "./engine/token:FuzzEncodeDecode"
+  "./engine/urlpolicy:FuzzCanonicalPath"
+  "./engine/urlpolicy:FuzzRedirects"
+  "./engine/proxy:FuzzOriginalRequest"
+  "./engine/script:FuzzPlainJSON"
+)
+FUZZ_TIME=${FUZZ_TIME:-10s}
+if [[ $FUZZ_TIME != 0 ]]; then
+  for target in "${FUZZ_TARGETS[@]}"; do
+    pkg=${target%%:*} name=${target##*:}
+    say "fuzz $name in $pkg for $FUZZ_TIME"
+    go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZ_TIME" -fuzzminimizetime 5s "$pkg"
+  done
+fi
 
 say "all tests passed"

@@ -68,10 +68,14 @@ type Config struct {
 	// Routes put apps behind the gateway (config/proxy.go). With none, the gateway serves
 	// only its own endpoints and forward-auth.
 	Routes []Route `yaml:"routes"`
+	// Bearer lists the identity providers whose access tokens routes may accept.
+	Bearer BearerConfig `yaml:"bearer"`
 	// Proxy holds the reverse proxy and forward-auth settings.
 	Proxy ProxyConfig `yaml:"proxy"`
 	// Identity says which headers and assertion JWT tell the app who the user is.
 	Identity IdentityConfig `yaml:"identity"`
+	// Session is the session token's format and keys (config/session.go).
+	Session SessionConfig `yaml:"session"`
 	// CookieDomain, e.g. ".example.com", shares the session cookie with every subdomain so
 	// routes on several hosts share one sign-in. Default: the gateway's own host only.
 	CookieDomain string `yaml:"cookie_domain"`
@@ -84,8 +88,13 @@ type ScriptConfig struct {
 	// Timeouts overrides Timeout per callback: keys "authorize", "signIn", "jwt", "session",
 	// "redirect", "events.signIn", "events.signOut", "events.session".
 	Timeouts map[string]Duration `yaml:"timeouts"`
-	// PoolSize bounds how many JS runtimes exist at once. 0 = 2 × the number of CPUs.
+	// PoolSize bounds how many JS runtimes the callbacks of the request path (authorized,
+	// session, jwt on session reads, redirect) have at once. 0 = 2 × the number of CPUs.
 	PoolSize int `yaml:"pool_size"`
+	// SignInPoolSize bounds the JS runtimes of the sign-in callbacks (authorize, signIn, jwt
+	// as a sign-in makes the token, events), kept apart so that a burst of sign-ins cannot
+	// stall the request path. 0 = half of pool_size, at least 1.
+	SignInPoolSize int `yaml:"signin_pool_size"`
 	// MaxCallStackSize bounds JS recursion depth. Default 1000.
 	MaxCallStackSize int `yaml:"max_call_stack_size"`
 	// MaxResultBytes bounds the JSON size of what one callback returns (the token, the
@@ -125,6 +134,17 @@ type ServerConfig struct {
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	// MaxBodyBytes bounds request bodies of /api/auth/* routes. Default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// RequestBodyTimeout bounds how long a client may take to send the body of an /api/auth/*
+	// request (counted from the end of its headers); a slower one is answered 408 and its
+	// connection closed. Sign-in forms are a few hundred bytes, so the default 10s only ever
+	// cuts off senders that stall on purpose. Proxied bodies have proxy.request_body_timeout.
+	RequestBodyTimeout Duration `yaml:"request_body_timeout"`
+	// AdminListen, host:port, is a second listener for operators only: /-/status, /metrics
+	// and /healthz in full (the offending source line of a refused reload, store errors) and
+	// nothing else. Bind it to loopback or a private network. Empty (default): no admin
+	// listener; the public listener then serves the redacted forms and /metrics on the
+	// gateway's own host.
+	AdminListen string `yaml:"admin_listen"`
 	// TLSCert and TLSKey are PEM files; with both set the gateway serves HTTPS (HTTP/2 on).
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
@@ -246,6 +266,9 @@ func (c *Config) ApplyDefaults() {
 	if c.Server.MaxBodyBytes == 0 {
 		c.Server.MaxBodyBytes = 1 << 20
 	}
+	if c.Server.RequestBodyTimeout == 0 {
+		c.Server.RequestBodyTimeout = Duration(10 * time.Second)
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -258,6 +281,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	c.applyProxyDefaults()
 	c.applyStoreDefaults()
+	c.applySessionDefaults()
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -291,6 +315,9 @@ func (c *Config) Validate() error {
 	if c.Script.PoolSize < 0 {
 		return &Error{"script.pool_size", "must not be negative"}
 	}
+	if c.Script.SignInPoolSize < 0 {
+		return &Error{"script.signin_pool_size", "must not be negative"}
+	}
 	if c.Script.MaxCallStackSize < 0 {
 		return &Error{"script.max_call_stack_size", "must not be negative"}
 	}
@@ -314,6 +341,23 @@ func (c *Config) Validate() error {
 	if c.Server.MaxBodyBytes < 0 {
 		return &Error{"server.max_body_bytes", "must not be negative"}
 	}
+	// A negative timeout would turn the limit off in net/http; off is not an option here.
+	for field, d := range map[string]Duration{
+		"server.read_header_timeout": c.Server.ReadHeaderTimeout, "server.request_body_timeout": c.Server.RequestBodyTimeout,
+		"server.idle_timeout": c.Server.IdleTimeout, "server.shutdown_grace": c.Server.ShutdownGrace,
+	} {
+		if d < 0 {
+			return &Error{field, "must be positive"}
+		}
+	}
+	if a := c.Server.AdminListen; a != "" {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return &Error{"server.admin_listen", fmt.Sprintf("want host:port, got %q", a)}
+		}
+		if a == c.Listen {
+			return &Error{"server.admin_listen", "must differ from listen: the admin listener is a listener of its own"}
+		}
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -330,7 +374,13 @@ func (c *Config) Validate() error {
 	if err := c.validateStore(); err != nil {
 		return err
 	}
-	return c.validateProxy()
+	if err := c.validateSession(); err != nil {
+		return err
+	}
+	if err := c.validateProxy(); err != nil {
+		return err
+	}
+	return c.validateBearer()
 }
 
 // ParseURL parses the public URL (NEXTAUTH_URL). Like NextAuth it accepts a value without a

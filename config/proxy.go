@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/callgate/callgate/engine/urlpolicy"
 )
 
 // Route puts one app behind the gateway. A request goes to the route whose host matches
@@ -32,6 +34,17 @@ type Route struct {
 	// PassGatewayCookies forwards the gateway's own cookies (next-auth.*) to the app. Off by
 	// default: the session cookie is a bearer credential the app does not need.
 	PassGatewayCookies bool `yaml:"pass_gateway_cookies"`
+	// CaseSensitive makes a protected route match its path prefix in exact case only. By
+	// default a protected /admin also covers /ADMIN, because many app frameworks route
+	// case-insensitively. Public routes always match in exact case: a public prefix must
+	// never widen to a path the app reads as another one.
+	CaseSensitive bool `yaml:"case_sensitive"`
+	// Bearer lists the bearer tokens the route accepts in `Authorization: Bearer …`:
+	// "session" (the gateway's own session token) and the ids of bearer.providers entries,
+	// tried in this order. Empty: cookies only. A request with a bearer token the route
+	// accepts never gets a sign-in redirect: a bad one is answered 401 with a
+	// WWW-Authenticate challenge.
+	Bearer []string `yaml:"bearer"`
 }
 
 // ProxyConfig holds the reverse proxy and forward-auth settings shared by every route.
@@ -223,9 +236,16 @@ func (c *Config) validateProxy() error {
 		if !strings.HasPrefix(r.Path, "/") {
 			return &Error{field + ".path", fmt.Sprintf("want a path starting with /, got %q", r.Path)}
 		}
+		if canon, err := urlpolicy.CanonicalPath(r.Path); err != nil {
+			return &Error{field + ".path", err.Error()}
+		} else if canon != r.Path {
+			// Requests are matched on their canonical path, so a prefix that is not
+			// canonical could never match what it seems to name.
+			return &Error{field + ".path", fmt.Sprintf("%q is not canonical; write it as %q", r.Path, canon)}
+		}
 		if r.Host != "" {
-			if strings.ContainsAny(r.Host, "/?#@ ") {
-				return &Error{field + ".host", fmt.Sprintf("want host or host:port, got %q", r.Host)}
+			if _, err := urlpolicy.CanonicalHost(r.Host); err != nil {
+				return &Error{field + ".host", fmt.Sprintf("want host or host:port, got %q: %v", r.Host, err)}
 			}
 		}
 		if err := validHeaderMap(field+".headers", r.Headers); err != nil {

@@ -28,19 +28,7 @@ func TestStoreSettings(t *testing.T) {
 		{"security: {signin_max_failures_per_username: -1}", "security.signin_max_failures_per_username"},
 	}
 	for _, tt := range tests {
-		c, err := Parse([]byte(tt.yaml), "test.yaml")
-		if err != nil {
-			t.Fatalf("Parse(%q): %v", tt.yaml, err)
-		}
-		c.ApplyDefaults()
-		err = c.Validate()
-		var got string
-		if ce, ok := err.(*Error); ok {
-			got = ce.Field
-		} else if err != nil {
-			got = err.Error()
-		}
-		if got != tt.wantField {
+		if got, err := invalidField(t, tt.yaml); got != tt.wantField {
 			t.Errorf("Validate(%q): got field %q (%v), want %q", tt.yaml, got, err, tt.wantField)
 		}
 	}
@@ -52,4 +40,23 @@ func TestStoreSettings(t *testing.T) {
 	if c.Redis.KeyPrefix != "callgate" || *c.Security.SigninMaxFailuresPerUsername != 5 || *c.Security.SigninMaxFailuresPerAddress != 50 || c.Security.RevocationOnStoreError != "open" {
 		t.Errorf("defaults: got %+v %+v", c.Redis, c.Security)
 	}
+}
+
+// invalidField parses yaml, applies the defaults and validates: the field Validate names
+// ("" when valid; the whole message of an error that is not an *Error), and the error.
+func invalidField(t *testing.T, yaml string) (string, error) {
+	t.Helper()
+	c, err := Parse([]byte(yaml), "test.yaml")
+	if err != nil {
+		t.Fatalf("Parse(%q): %v", yaml, err)
+	}
+	c.ApplyDefaults()
+	err = c.Validate()
+	if ce, ok := err.(*Error); ok {
+		return ce.Field, err
+	}
+	if err != nil {
+		return err.Error(), err
+	}
+	return "", nil
 }

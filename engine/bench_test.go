@@ -7,13 +7,20 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/callgate/callgate/engine/jwk"
+	"github.com/callgate/callgate/engine/token"
 )
 
 // benchmarkSessionRead measures GET /api/auth/session with a valid cookie — decode, the
 // jwt and session callbacks when the scripts define them, re-encode — through the
 // engine's handler, without the network.
 func benchmarkSessionRead(b *testing.B, fixture string) {
-	gw := startGateway(b, gatewayConfig{fixture: fixture})
+	benchmarkSessionReadWith(b, gatewayConfig{fixture: fixture})
+}
+
+func benchmarkSessionReadWith(b *testing.B, gc gatewayConfig) {
+	gw := startGateway(b, gc)
 	br := gw.browser(b)
 	if r := br.signIn("credentials", "jane", "pw"); r.status != 200 {
 		b.Fatalf("sign in: %d %s", r.status, r.body)
@@ -37,6 +44,25 @@ func benchmarkSessionRead(b *testing.B, fixture string) {
 
 // BenchmarkSessionReadDefaultCallbacks is the Go-only path: no jwt/session callbacks.
 func BenchmarkSessionReadDefaultCallbacks(b *testing.B) { benchmarkSessionRead(b, "conformance") }
+
+// BenchmarkSessionReadJWS is BenchmarkSessionReadDefaultCallbacks with the signed session
+// token (session.token.format jws), per algorithm: verify and re-sign instead of decrypt and
+// re-encrypt.
+func BenchmarkSessionReadJWS(b *testing.B) {
+	for _, alg := range []string{token.HS256, jwk.ES256, jwk.EdDSA, jwk.RS256} {
+		b.Run(alg, func(b *testing.B) {
+			o := token.SignedOptions{Alg: alg, Secrets: []string{"bench-secret-bench-secret-0123456789"}}
+			if alg != token.HS256 {
+				k, err := jwk.Generate(alg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				o = token.SignedOptions{Alg: alg, Keys: []jwk.Key{k}}
+			}
+			benchmarkSessionReadWith(b, gatewayConfig{fixture: "conformance", signed: &o})
+		})
+	}
+}
 
 // BenchmarkSessionReadWithCallbacks runs a jwt and a session callback in JS per request.
 func BenchmarkSessionReadWithCallbacks(b *testing.B) {

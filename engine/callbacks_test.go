@@ -9,7 +9,7 @@ import (
 )
 
 // TestSignInCallbackOutcomes: what signIn returns decides the sign-in exactly as in
-// NextAuth v4 (§3.7 step 2), with the core's same-origin check on returned URLs.
+// NextAuth v4 (docs/wire.md §3.7 step 2), with the core's same-origin check on returned URLs.
 func TestSignInCallbackOutcomes(t *testing.T) {
 	gw := startGateway(t, gatewayConfig{fixture: "callbacks"})
 	tests := []struct {

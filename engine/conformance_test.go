@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// These tests are the conformance checks of nextauth-v4-wire.md §11, one subtest per
+// These tests are the conformance checks of docs/wire.md §11, one subtest per
 // numbered check, run over a real listener against the conformance app in
 // testdata/scripts/conformance.
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callgate/callgate/engine"
+	"github.com/callgate/callgate/engine/guard"
 	"github.com/callgate/callgate/store"
 	"github.com/callgate/callgate/store/bolt"
 )
@@ -54,7 +54,7 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func dbGateway(t *testing.T, scripts string, sec engine.SecurityOptions, now func() time.Time) (*gateway, *bolt.Store) {
+func dbGateway(t *testing.T, scripts string, sec guard.Options, now func() time.Time) (*gateway, *bolt.Store) {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "callgate.db"))
 	if err != nil {
@@ -90,7 +90,7 @@ func sessionBody(t *testing.T, r reply) map[string]any {
 
 func TestDatabaseStrategy(t *testing.T) {
 	clk := &clock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
-	gw, st := dbGateway(t, dbStrategyScripts, engine.SecurityOptions{}, clk.Now)
+	gw, st := dbGateway(t, dbStrategyScripts, guard.Options{}, clk.Now)
 	b := gw.browser(t)
 	if r := b.signIn("credentials", "jatin", "pw"); r.status != http.StatusOK {
 		t.Fatalf("sign in: got %d %s, want 200", r.status, r.body)
@@ -163,7 +163,7 @@ func TestDatabaseStrategy(t *testing.T) {
 }
 
 func TestJWTRevocationInProcess(t *testing.T) {
-	gw, st := dbGateway(t, "", engine.SecurityOptions{}, nil)
+	gw, st := dbGateway(t, "", guard.Options{}, nil)
 	b := gw.browser(t)
 	if r := b.signIn("credentials", "jatin", "secret"); r.status != http.StatusOK {
 		t.Fatalf("sign in: got %d %s", r.status, r.body)
@@ -180,7 +180,7 @@ func TestJWTRevocationInProcess(t *testing.T) {
 }
 
 func TestSignInLimit(t *testing.T) {
-	gw, _ := dbGateway(t, "", engine.SecurityOptions{MaxFailuresPerUsername: 2, FailureWindow: time.Minute}, nil)
+	gw, _ := dbGateway(t, "", guard.Options{MaxFailuresPerUsername: 2, FailureWindow: time.Minute}, nil)
 	b := gw.browser(t)
 	tests := []struct {
 		password   string

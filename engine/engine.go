@@ -1,7 +1,7 @@
 // Package engine runs the NextAuth v4 login lifecycle behind the /api/auth/* routes: it
 // parses requests, checks CSRF, reads and renews session cookies, calls the user's
 // callbacks through the current script generation and answers exactly as NextAuth v4 does
-// on the wire (docs: nextauth-v4-wire.md).
+// on the wire (docs/wire.md).
 //
 // The engine owns everything that is easy to get wrong: CSRF, cookie names, flags and
 // chunking, token crypto (through engine/token), and the final same-origin check on every
@@ -10,19 +10,19 @@
 package engine
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/callgate/callgate/engine/cookie"
+	"github.com/callgate/callgate/engine/guard"
+	"github.com/callgate/callgate/engine/oauth"
 	"github.com/callgate/callgate/engine/script"
+	"github.com/callgate/callgate/engine/session"
 	"github.com/callgate/callgate/engine/token"
+	"github.com/callgate/callgate/engine/urlpolicy"
 	"github.com/callgate/callgate/store"
 )
 
@@ -33,14 +33,20 @@ const BasePath = "/api/auth"
 type Options struct {
 	// URL is the public origin (NEXTAUTH_URL): scheme and host, no path.
 	URL *url.URL
-	// Keys encrypt and decrypt session tokens; the first secret also hashes CSRF tokens.
+	// Keys hold the secrets: the first hashes CSRF tokens, all of them key the OAuth check
+	// cookies, and they encrypt session tokens unless Tokens is set.
 	Keys *token.KeyRing
+	// Tokens encode and decode session tokens (session.token.format); nil means Keys (jwe).
+	Tokens token.Codec
 	// Generation is the script generation to serve first. SetGeneration swaps it later.
 	Generation *script.Generation
 	// Logger receives the NextAuth-style log codes (JWT_SESSION_ERROR, ...).
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies; 0 means 1 MiB.
 	MaxBodyBytes int64
+	// BodyTimeout bounds how long a client may take to send a request body, from the moment
+	// the handler starts; a slower one gets 408 (bodydeadline.go). 0 means 10 s.
+	BodyTimeout time.Duration
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 	// CookieDomain, when set, scopes the session and callback-url cookies to a parent
@@ -52,29 +58,51 @@ type Options struct {
 	// Store keeps database sessions, revocations and sign-in failure counters. nil turns
 	// those off: the jwt strategy works without it, the database strategy does not.
 	Store store.Store
-	// Security tunes revocation checks and sign-in limits (revocation.go).
-	Security SecurityOptions
+	// Security tunes revocation checks and sign-in limits (engine/guard).
+	Security guard.Options
 }
 
 // Engine serves /api/auth/* and the gateway's home page. It is safe for concurrent use.
+//
+// Its methods are the NextAuth HTTP surface (the route handlers) and the public API. Every
+// other job is a small type it builds once in New: pages renders the HTML pages (pages.go),
+// callbackURLs decides callback URLs and checks redirects (redirects.go), csrf mints and
+// verifies CSRF tokens (csrf.go), checkCookies carries the OAuth checks (oauth.go),
+// signInLimiter applies the sign-in limits (signinlimit.go), cookieSets holds the cookie
+// names and options (hosts.go) and liveGeneration the serving script generation
+// (generation.go). What needs only the request is authRequest's (request.go, response.go).
+// Back-channel logout from OpenID Connect providers is a route of its own, outside
+// NextAuth's init (backchannel.go).
 type Engine struct {
 	origin       string // e.g. "http://localhost:3000"
 	base         string // origin + BasePath
 	keys         *token.KeyRing
 	log          *slog.Logger
 	maxBodyBytes int64
+	bodyTimeout  time.Duration
 	now          func() time.Time
-	gen          atomic.Pointer[script.Generation]
-	// cookieDomain and redirectOrigins: see Options (hosts.go).
-	cookieDomain    string
-	cookieSets      [2]cookie.Set // plain, secure; the options in them are shared: never write through them
-	redirectOrigins map[string]bool
-	// sessions caches decoded session cookies for the proxy's hot path (identity.go).
-	sessions *sessionCache
-	// stored holds what needs the store: database sessions, revocations, sign-in limits.
+	gen          liveGeneration // generation.go
+	// cookieDomain: see Options (hosts.go).
+	cookieDomain string
+	cookieSets   cookieSets // plain, secure (hosts.go)
+	// urls decides callback URLs and checks every redirect (redirects.go).
+	urls *callbackURLs
+	// csrf mints and verifies CSRF tokens (csrf.go).
+	csrf *csrf
+	// sessions are the session strategies (engine/session) and their caches.
+	sessions *session.Sessions
+	// stored holds the store for what else needs it (storefeatures.go).
 	stored *storeFeatures
-	// oauth holds discovered providers, check-cookie keys and refresh coordination (oauth.go).
-	oauth *oauthClient
+	// guard holds the store-backed protections: revocations and sign-in limits.
+	guard *guard.Guard
+	// limiter applies the sign-in limits to credentials sign-ins (signinlimit.go).
+	limiter *signInLimiter
+	// oauth is the OAuth client: discovered providers, linking, refresh coordination.
+	oauth *oauth.Client
+	// checks writes and reads the OAuth check cookies (oauth.go).
+	checks *checkCookies
+	// pages renders the built-in HTML pages (pages.go).
+	pages *pages
 }
 
 // New checks the options and returns an Engine.
@@ -93,6 +121,7 @@ func New(o Options) (*Engine, error) {
 		keys:         o.Keys,
 		log:          o.Logger,
 		maxBodyBytes: o.MaxBodyBytes,
+		bodyTimeout:  o.BodyTimeout,
 		now:          o.Now,
 	}
 	e.base = e.origin + BasePath
@@ -102,19 +131,40 @@ func New(o Options) (*Engine, error) {
 	if e.maxBodyBytes == 0 {
 		e.maxBodyBytes = 1 << 20
 	}
+	if e.bodyTimeout == 0 {
+		e.bodyTimeout = 10 * time.Second
+	}
 	if e.now == nil {
 		e.now = time.Now
 	}
 	e.gen.Store(o.Generation)
 	e.cookieDomain = o.CookieDomain
 	e.cookieSets = buildCookieSets(o.CookieDomain)
-	e.redirectOrigins = make(map[string]bool, len(o.RedirectOrigins))
-	for _, origin := range o.RedirectOrigins {
-		e.redirectOrigins[originOfString(origin)] = true
+	e.urls = &callbackURLs{
+		origin: e.origin, base: e.base, log: e.log,
+		allowed: urlpolicy.NewRedirects(append([]string{e.origin}, o.RedirectOrigins...)...),
 	}
-	e.sessions = newSessionCache(sessionCacheSize)
-	e.stored = newStoreFeatures(o.Store, o.Security, e.log, e.sessions)
-	e.oauth = newOAuthClient(nil)
+	e.csrf = &csrf{keys: e.keys}
+	// The guard's clock is the real one, not Now: revocation expiries are set on the
+	// store's clock, as the sign-in windows are.
+	e.guard = guard.New(o.Store, o.Security, e.log, time.Now)
+	tokens := o.Tokens
+	if tokens == nil {
+		tokens = e.keys
+	}
+	e.sessions = session.New(session.Options{
+		Keys: tokens, Store: o.Store, Now: e.now, Log: e.log,
+		Revoked: revokedHook(e.guard.Revocations), Refresh: e.refreshToken, RefreshDueAt: refreshDueAt,
+		RevokeProvider: e.revokeProviderSession, ProviderRevoked: providerRevokedHook(e.guard.Revocations),
+		KeptClaims: []string{oauth.SessionClaim},
+	})
+	e.stored = newStoreFeatures(o.Store)
+	// A revocation must reach the proxy's session caches at once, not when they expire.
+	e.guard.Revocations.OnChange(e.sessions.Clear)
+	e.limiter = &signInLimiter{limits: e.guard.Limits, addrs: o.Security.Addresses, log: e.log, urls: e.urls}
+	e.oauth = oauth.New(e.oauthOptions(o.Store))
+	e.checks = newCheckCookies(e.keys, e.now)
+	e.pages = &pages{origin: e.origin, base: e.base, log: e.log}
 	return e, nil
 }
 
@@ -129,23 +179,15 @@ func (e *Engine) Generation() *script.Generation { return e.gen.Load() }
 func (e *Engine) Origin() string { return e.origin }
 
 // Handler returns the HTTP handler for the whole gateway: /api/auth/* and the home page.
+// The operational endpoints (/healthz, /-/status, /metrics) are not here: which host or
+// listener may see them, and in how much detail, is the binary's decision (cmd/gateway),
+// and a handler that answered them on every host would leak them to every route host.
 func (e *Engine) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+BackchannelLogoutPath+"/{provider}", e.serveBackchannelLogout)
 	mux.HandleFunc(BasePath+"/", e.serveAuth)
 	mux.HandleFunc(BasePath, e.serveAuth)
 	mux.HandleFunc("/{$}", e.serveHome)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		// A store outage is "degraded", not down: jwt sessions still work, and every replica
-		// shares the store, so taking them all out of the load balancer would help nobody.
-		st := e.StoreStatus(r.Context())
-		status := "ok"
-		if !st.OK() {
-			status = "degraded"
-		}
-		storeJSON, _ := json.Marshal(st)
-		fmt.Fprintf(w, `{"status":%q,"scripts":%q,"store":%s}`, status, e.Generation().Hash(), storeJSON)
-	})
 	return mux
 }
 

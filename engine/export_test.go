@@ -1,9 +1,16 @@
 package engine
 
-import "time"
+import (
+	"time"
+
+	"github.com/callgate/callgate/engine/oauth"
+)
 
 // SetRefreshLease shortens the store lock's lease and renewal period of OAuth refreshes, so
-// a test can prove that a renewed lease outlives a provider slower than the lease.
+// a test can prove that a renewed lease outlives a provider slower than the lease. Call it
+// before the engine serves: it replaces the OAuth client.
 func SetRefreshLease(e *Engine, lease, renewEvery time.Duration) {
-	e.oauth.refresh.lease, e.oauth.refresh.renewEvery = lease, renewEvery
+	o := e.oauthOptions(e.stored.st)
+	o.RefreshLockLease, o.RefreshLockRenew = lease, renewEvery
+	e.oauth = oauth.New(o)
 }

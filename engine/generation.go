@@ -1,18 +1,28 @@
 package engine
 
-import "github.com/callgate/callgate/engine/script"
+import (
+	"sync/atomic"
 
-// pinGeneration returns the live generation, pinned for one request: a reload that swaps
+	"github.com/callgate/callgate/engine/script"
+)
+
+// liveGeneration is the script generation serving new requests: SetGeneration stores it,
+// each request pins the one it starts with.
+type liveGeneration struct {
+	atomic.Pointer[script.Generation]
+}
+
+// pin returns the live generation, pinned for one request: a reload that swaps
 // it meanwhile retires it, and it keeps its runtimes until the request calls Release. The
 // loop only repeats when a reload retired the generation between the load and the pin; a
 // generation closed without a successor (shutdown) is returned unpinned, and its calls fail.
-func (e *Engine) pinGeneration() (gen *script.Generation, release func()) {
+func (l *liveGeneration) pin() (gen *script.Generation, release func()) {
 	for {
-		g := e.gen.Load()
+		g := l.Load()
 		if g.Acquire() {
 			return g, g.Release
 		}
-		if e.gen.Load() == g {
+		if l.Load() == g {
 			return g, func() {}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/callgate/callgate/engine"
+	"github.com/callgate/callgate/engine/guard"
 	"github.com/callgate/callgate/engine/script"
 	"github.com/callgate/callgate/engine/token"
 	"github.com/callgate/callgate/internal/testkit"
@@ -37,12 +38,14 @@ type gatewayConfig struct {
 	secrets []string
 	users   store.Users
 	now     func() time.Time
-	timeout time.Duration // per-call script deadline; default 10s (bcrypt under -race is slow)
+	timeout time.Duration // per-call script deadline; default 30s (bcrypt under -race on a busy machine is slow)
 	// store and security turn on database sessions, revocations and sign-in limits.
 	store    store.Store
-	security engine.SecurityOptions
+	security guard.Options
 	// fetchAllow lists the hosts the scripts' fetch may reach.
 	fetchAllow []string
+	// signed, when set, makes the session token a JWS (session.token.format jws).
+	signed *token.SignedOptions
 }
 
 func startGateway(t testing.TB, gc gatewayConfig) *gateway {
@@ -54,7 +57,7 @@ func startGateway(t testing.TB, gc gatewayConfig) *gateway {
 		gc.secrets = []string{testSecret}
 	}
 	if gc.timeout == 0 {
-		gc.timeout = 10 * time.Second
+		gc.timeout = 30 * time.Second
 	}
 	if gc.now == nil {
 		gc.now = time.Now
@@ -75,8 +78,14 @@ func startGateway(t testing.TB, gc gatewayConfig) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var tokens token.Codec
+	if gc.signed != nil {
+		if tokens, err = token.NewSigned(*gc.signed, token.WithClock(gc.now)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	u, _ := url.Parse(gc.url)
-	eng, err := engine.New(engine.Options{URL: u, Keys: keys, Generation: gen, Logger: logger, Now: gc.now,
+	eng, err := engine.New(engine.Options{URL: u, Keys: keys, Tokens: tokens, Generation: gen, Logger: logger, Now: gc.now,
 		Store: gc.store, Security: gc.security})
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +95,7 @@ func startGateway(t testing.TB, gc gatewayConfig) *gateway {
 	if err := eng.WatchRevocations(watchCtx); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(eng.Close)
 	srv := httptest.NewServer(eng.Handler())
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -43,22 +42,12 @@ type hydra struct {
 	busy atomic.Int64
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startHydra runs Hydra behind a counting reverse proxy (which is the issuer everyone
 // talks to) with a login and consent app that signs in one test user.
 func startHydra(t *testing.T) *hydra {
 	bin := testkit.HydraBinary(t, "..")
 	h := &hydra{}
-	publicPort, adminPort := freePort(t), freePort(t)
+	publicPort, adminPort := testkit.FreePort(t, false), testkit.FreePort(t, false)
 	h.admin = fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 	publicURL, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", publicPort))
 	rp := httputil.NewSingleHostReverseProxy(publicURL)

@@ -108,6 +108,7 @@ func (iss *testIssuer) discovery(w http.ResponseWriter, _ *http.Request) {
 		"authorization_endpoint":                iss.issuer() + "/oauth2/auth",
 		"token_endpoint":                        iss.issuer() + "/oauth2/token",
 		"jwks_uri":                              iss.issuer() + "/jwks",
+		"end_session_endpoint":                  iss.issuer() + "/oauth2/sessions/logout?ui=plain",
 		"response_types_supported":              []string{"code"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"ES256"},

@@ -4,17 +4,28 @@ import (
 	"bytes"
 	"embed"
 	"html/template"
+	"log/slog"
+	"net/http"
 	"strings"
 )
 
 //go:embed pages/*.html
 var pageFiles embed.FS
 
-// pages are parsed once; html/template escapes every value, so nothing a request carries
-// (an error code, a callback URL) can inject markup.
-var pages = template.Must(template.ParseFS(pageFiles, "pages/*.html"))
+// pageTemplates are parsed once; html/template escapes every value, so nothing a request
+// carries (an error code, a callback URL) can inject markup.
+var pageTemplates = template.Must(template.ParseFS(pageFiles, "pages/*.html"))
 
-// signinMessages are NextAuth v4's sign-in page error texts (§7.2).
+// pages renders the gateway's built-in HTML pages (sign-in, sign-out, verify-request,
+// error, home) from pageTemplates and the request's theme. It owns what the pages link to
+// (the origin and the auth base) and the log a failed render goes to.
+type pages struct {
+	origin string // e.g. "http://localhost:3000"
+	base   string // origin + BasePath
+	log    *slog.Logger
+}
+
+// signinMessages are NextAuth v4's sign-in page error texts (docs/wire.md §7.2).
 var signinMessages = map[string]string{
 	"Signin":                "Try signing in with a different account.",
 	"OAuthSignin":           "Try signing in with a different account.",
@@ -57,7 +68,7 @@ type fieldView struct {
 	Name, Label, Type, Placeholder, InputID string
 }
 
-func (e *Engine) basePage(a *authRequest, title string) pageData {
+func (pg *pages) basePage(a *authRequest, title string) pageData {
 	scheme := a.cfg.Theme.ColorScheme
 	if scheme == "" {
 		scheme = "auto"
@@ -68,24 +79,24 @@ func (e *Engine) basePage(a *authRequest, title string) pageData {
 		BrandColor:  a.cfg.Theme.BrandColor,
 		Logo:        a.cfg.Theme.Logo,
 		ButtonText:  a.cfg.Theme.ButtonText,
-		Base:        e.base,
-		Origin:      e.origin,
+		Base:        pg.base,
+		Origin:      pg.origin,
 		CSRFToken:   a.csrfToken,
 		CallbackURL: a.callbackURL,
 	}
 }
 
-func (e *Engine) render(name string, d pageData) []byte {
+func (pg *pages) render(name string, d pageData) []byte {
 	var b bytes.Buffer
-	if err := pages.ExecuteTemplate(&b, name, d); err != nil {
-		e.log.Error("render page", "page", name, "error", err.Error())
+	if err := pageTemplates.ExecuteTemplate(&b, name, d); err != nil {
+		pg.log.Error("render page", "page", name, "error", err.Error())
 		return []byte("<!DOCTYPE html><title>Error</title><p>The page could not be rendered.</p>")
 	}
 	return b.Bytes()
 }
 
-func (e *Engine) renderSignin(a *authRequest, errCode string) []byte {
-	d := e.basePage(a, "Sign In")
+func (pg *pages) renderSignin(a *authRequest, errCode string) []byte {
+	d := pg.basePage(a, "Sign In")
 	if errCode != "" {
 		msg, ok := signinMessages[errCode]
 		if !ok {
@@ -94,9 +105,9 @@ func (e *Engine) renderSignin(a *authRequest, errCode string) []byte {
 		d.Error = msg
 	}
 	for _, p := range a.cfg.Providers {
-		v := providerView{ID: p.ID, Name: p.Name, Type: p.Type, Action: e.base + "/callback/" + p.ID}
+		v := providerView{ID: p.ID, Name: p.Name, Type: p.Type, Action: pg.base + "/callback/" + p.ID}
 		if p.OAuth != nil {
-			v.Action = e.base + "/signin/" + p.ID // OAuth starts at signinUrl, as NextAuth's page does
+			v.Action = pg.base + "/signin/" + p.ID // OAuth starts at signinUrl, as NextAuth's page does
 		}
 		for _, f := range p.Credentials {
 			label := f.Label
@@ -114,23 +125,33 @@ func (e *Engine) renderSignin(a *authRequest, errCode string) []byte {
 		}
 		d.Providers = append(d.Providers, v)
 	}
-	return e.render("signin.html", d)
+	return pg.render("signin.html", d)
 }
 
-func (e *Engine) renderSignout(a *authRequest) []byte {
-	return e.render("signout.html", e.basePage(a, "Sign Out"))
+func (pg *pages) renderSignout(a *authRequest) []byte {
+	return pg.render("signout.html", pg.basePage(a, "Sign Out"))
 }
 
-func (e *Engine) renderVerifyRequest(a *authRequest) []byte {
-	d := e.basePage(a, "Verify Request")
+func (pg *pages) renderVerifyRequest(a *authRequest) []byte {
+	d := pg.basePage(a, "Verify Request")
 	d.Heading = "Check your email"
 	d.Message = "A sign in link has been sent to your email address."
-	return e.render("message.html", d)
+	return pg.render("message.html", d)
+}
+
+// serverError answers a failure of the gateway itself (not of the user's input): the error
+// page on the page routes, NextAuth's configuration JSON elsewhere.
+func (pg *pages) serverError(a *authRequest, err error) response {
+	a.logScriptError("", err)
+	if a.r.Method == http.MethodGet && (a.action == "signin" || a.action == "signout" || a.action == "error" || a.action == "verify-request") {
+		return htmlResponse(500, pg.renderError(a, "configuration"))
+	}
+	return jsonResponse(500, configErrorBody)
 }
 
 // renderError is NextAuth's error page: a heading and message per error code.
-func (e *Engine) renderError(a *authRequest, code string) []byte {
-	d := e.basePage(a, "Error")
+func (pg *pages) renderError(a *authRequest, code string) []byte {
+	d := pg.basePage(a, "Error")
 	switch strings.ToLower(code) {
 	case "configuration":
 		d.Heading = "Server error"
@@ -149,5 +170,5 @@ func (e *Engine) renderError(a *authRequest, code string) []byte {
 			d.Error = code
 		}
 	}
-	return e.render("message.html", d)
+	return pg.render("message.html", d)
 }

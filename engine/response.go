@@ -62,10 +62,10 @@ func redirectTo(status int, url string) response {
 // configErrorBody is what NextAuth answers when its configuration assertion fails.
 var configErrorBody = map[string]string{"message": "There is a problem with the server configuration. Check the server logs for more information."}
 
-// write turns the internal response into HTTP with NextAuth v4's rules (§1.4): a redirect
+// write turns the internal response into HTTP with NextAuth v4's rules (docs/wire.md §1.4): a redirect
 // becomes {"url"} JSON when the body asked with json=true (keeping an internal status such
 // as 401), else a 302 that discards the internal status.
-func (e *Engine) write(w http.ResponseWriter, a *authRequest, res response) {
+func (a *authRequest) write(w http.ResponseWriter, res response) {
 	h := w.Header()
 	if !res.withoutInitCookies {
 		for _, c := range a.setCookies {

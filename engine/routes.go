@@ -1,13 +1,16 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/callgate/callgate/engine/cookie"
+	"github.com/callgate/callgate/engine/reqbody"
 	"github.com/callgate/callgate/engine/script"
 )
 
@@ -21,6 +24,9 @@ func (e *Engine) serveAuth(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		}
 	}()
+	// First, before anything can return early: a body nobody reads is still drained by
+	// net/http after the handler, and that must not wait on a stalled sender either.
+	reqbody.LimitTime(w, r, e.bodyTimeout) // wall clock: tests pin the engine's Now
 	rest := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, BasePath), "/")
 	segments := strings.Split(rest, "/")
 	action := segments[0]
@@ -34,14 +40,18 @@ func (e *Engine) serveAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := parseBody(r, e.maxBodyBytes)
 	if err != nil {
-		if errors.Is(err, errBodyTooLarge) {
+		switch err = bodyError(err); {
+		case errors.Is(err, errBodyTooLarge):
 			http.Error(w, "Request body too large", http.StatusRequestEntityTooLarge)
-			return
+		case errors.Is(err, errBodyTimeout):
+			// net/http closes the connection after this answer: its read side has timed out.
+			http.Error(w, "Request Timeout: the request body was not received in time", http.StatusRequestTimeout)
+		default:
+			http.Error(w, "Bad Request: "+err.Error(), http.StatusBadRequest)
 		}
-		http.Error(w, "Bad Request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	gen, release := e.pinGeneration()
+	gen, release := e.gen.pin()
 	defer release()
 	cfg := gen.Config()
 	secure := secureCookies(&cfg, e.origin)
@@ -55,21 +65,31 @@ func (e *Engine) serveAuth(w http.ResponseWriter, r *http.Request) {
 		gen:        gen,
 		cfg:        cfg,
 		secure:     secure,
-		cookies:    e.cookieSet(secure),
+		cookies:    e.cookieSets.forScheme(secure),
+		log:        e.log,
 	}
 	if res, failed := e.assertConfig(a); failed {
-		e.write(w, a, res)
+		a.write(w, res)
 		return
 	}
-	if err := e.initCSRF(a); err != nil {
-		e.write(w, a, e.serverError(a, err))
+	if err := e.csrf.init(a); err != nil {
+		a.write(w, e.pages.serverError(a, err))
 		return
 	}
-	if err := e.initCallbackURL(a); err != nil {
-		e.write(w, a, e.serverError(a, err))
+	if err := e.urls.initCallbackURL(a); err != nil {
+		a.write(w, e.pages.serverError(a, err))
 		return
 	}
-	e.write(w, a, e.route(a))
+	if r.Method == http.MethodPost && !a.csrfVerified {
+		// NextAuth's init queues its cookies (a freshly minted CSRF token, and a callback URL
+		// taken from the body) before any route checks CSRF, so a cross-site form posting to
+		// /signout without a token could still store a callback-url cookie of its choosing
+		// in the victim's browser. A POST that proved nothing stores nothing: the routes that
+		// need CSRF refuse it anyway, and those that do not (an OAuth form_post callback,
+		// checked by its state cookie) set their own cookies, which are not init cookies.
+		a.setCookies = nil
+	}
+	a.write(w, e.route(a))
 }
 
 func unsupported(w http.ResponseWriter, method string) {
@@ -122,7 +142,7 @@ func (e *Engine) route(a *authRequest) response {
 			if a.cfg.Pages.VerifyRequest != "" {
 				return redirectTo(302, a.cfg.Pages.VerifyRequest)
 			}
-			return htmlResponse(200, e.renderVerifyRequest(a))
+			return htmlResponse(200, e.pages.renderVerifyRequest(a))
 		}
 	case "_log":
 		if !get {
@@ -135,13 +155,17 @@ func (e *Engine) route(a *authRequest) response {
 }
 
 // assertConfig is NextAuth's per-request configuration assertion: a callbackUrl in the
-// query or the callback-url cookie must be an http(s) URL or a "/"-relative path.
+// query must be an http(s) URL or a "/"-relative path.
+//
+// NextAuth checks the callback-url cookie here too, and answers 500 to every request of a
+// browser holding a bad one, until the user deletes it by hand. A cookie is not this
+// request's input: anyone who could set it once (a sibling subdomain, an old bug) could
+// break that browser for good. So a bad cookie is treated as absent (initCallbackURL),
+// and the next response replaces it.
 func (e *Engine) assertConfig(a *authRequest) (response, bool) {
 	bad := ""
-	if q := a.query.Get("callbackUrl"); q != "" && !e.isValidCallbackURL(q) {
+	if q := a.query.Get("callbackUrl"); q != "" && !e.urls.isValidCallbackURL(q) {
 		bad = q
-	} else if c, ok := a.jar.Get(a.cookies.CallbackURL.Name); ok && !e.isValidCallbackURL(c) {
-		bad = c
 	}
 	if bad == "" {
 		return response{}, false
@@ -152,31 +176,28 @@ func (e *Engine) assertConfig(a *authRequest) (response, bool) {
 		if a.cfg.Pages.Error != "" {
 			return redirectTo(302, withQuery(a.cfg.Pages.Error, "error=Configuration")), true
 		}
-		return htmlResponse(500, e.renderError(a, "configuration")), true
+		return htmlResponse(500, e.pages.renderError(a, "configuration")), true
 	}
 	return jsonResponse(500, configErrorBody), true
 }
 
-// serverError answers a failure of the gateway itself (not of the user's input).
-func (e *Engine) serverError(a *authRequest, err error) response {
-	e.logScriptError(a, "", err)
-	if a.r.Method == http.MethodGet && (a.action == "signin" || a.action == "signout" || a.action == "error" || a.action == "verify-request") {
-		return htmlResponse(500, e.renderError(a, "configuration"))
-	}
-	return jsonResponse(500, configErrorBody)
+// logScriptError logs a failed callback in full: callback, kind, file:line:col in the
+// user's source, the offending line and the JS stack. The end user sees only a code.
+func (a *authRequest) logScriptError(code string, err error) {
+	logScriptFailure(a.r.Context(), a.log, code, err)
 }
 
-// logScriptError logs a failed callback in full: callback, kind, file:line:column in the
-// user's source, the offending line and the JS stack. The end user sees only a code.
-func (e *Engine) logScriptError(a *authRequest, code string, err error) {
+// logScriptFailure is logScriptError for a request that is not an authRequest (the
+// back-channel logout's events.signOut).
+func logScriptFailure(ctx context.Context, log *slog.Logger, code string, err error) {
 	var se *script.Error
 	if errors.As(err, &se) {
-		e.log.ErrorContext(a.r.Context(), "callback failed",
+		log.ErrorContext(ctx, "callback failed",
 			"code", code, "callback", se.Callback, "kind", se.Kind.String(), "error", se.Name+": "+se.Message,
 			"at", fmt.Sprintf("%s:%d:%d", se.File, se.Line, se.Column), "source", se.SourceLine, "stack", se.Stack)
 		return
 	}
-	e.log.ErrorContext(a.r.Context(), "request failed", "code", code, "error", err.Error())
+	log.ErrorContext(ctx, "request failed", "code", code, "error", err.Error())
 }
 
 func withQuery(page, query string) string {
@@ -187,7 +208,7 @@ func withQuery(page, query string) string {
 }
 
 // providers lists the configured providers keyed by id, in configuration order and with
-// NextAuth's key order (§3.1). It sends no cookies at all.
+// NextAuth's key order (docs/wire.md §3.1). It sends no cookies at all.
 func (e *Engine) providers(a *authRequest) response {
 	var b strings.Builder
 	b.WriteByte('{')
@@ -205,8 +226,9 @@ func (e *Engine) providers(a *authRequest) response {
 	return res
 }
 
-func (e *Engine) provider(a *authRequest, id string) (script.Provider, bool) {
-	for _, p := range a.cfg.Providers {
+// providerByID is the configured provider with that id.
+func providerByID(cfg *script.Config, id string) (script.Provider, bool) {
+	for _, p := range cfg.Providers {
 		if p.ID == id {
 			return p, true
 		}
@@ -214,13 +236,10 @@ func (e *Engine) provider(a *authRequest, id string) (script.Provider, bool) {
 	return script.Provider{}, false
 }
 
-// errorURL is BASE/error?<query>.
-func (e *Engine) errorURL(query string) string { return e.base + "/error?" + query }
-
 // signinPost is POST /signin/:provider. Credentials sign in through /callback, so a valid
 // request for them goes back to the sign-in page, exactly as NextAuth does.
 func (e *Engine) signinPost(a *authRequest) response {
-	p, known := e.provider(a, a.providerID)
+	p, known := providerByID(&a.cfg, a.providerID)
 	if !a.csrfVerified || !known {
 		return redirectTo(200, e.base+"/signin?csrf=true")
 	}
@@ -230,7 +249,7 @@ func (e *Engine) signinPost(a *authRequest) response {
 	case "oauth", "oidc":
 		return e.oauthSignin(a, p)
 	}
-	return redirectTo(200, e.errorURL("error=Configuration"))
+	return redirectTo(200, e.urls.errorURL("error=Configuration"))
 }
 
 // signinPage is GET /signin[/:id]: the app's own page when pages.signIn is set, else ours.
@@ -246,7 +265,7 @@ func (e *Engine) signinPage(a *authRequest) response {
 		}
 		return redirectTo(302, withQuery(a.cfg.Pages.SignIn, q))
 	}
-	return htmlResponse(200, e.renderSignin(a, a.query.Get("error")))
+	return htmlResponse(200, e.pages.renderSignin(a, a.query.Get("error")))
 }
 
 // signoutPage is GET /signout.
@@ -254,7 +273,7 @@ func (e *Engine) signoutPage(a *authRequest) response {
 	if a.cfg.Pages.SignOut != "" {
 		return redirectTo(302, a.cfg.Pages.SignOut)
 	}
-	return htmlResponse(200, e.renderSignout(a))
+	return htmlResponse(200, e.pages.renderSignout(a))
 }
 
 // signinErrorCodes are the errors NextAuth shows on the sign-in page rather than the error page.
@@ -264,7 +283,7 @@ var signinErrorCodes = map[string]bool{
 	"CredentialsSignin": true, "SessionRequired": true,
 }
 
-// errorRoute is GET /error (§3.10).
+// errorRoute is GET /error (docs/wire.md §3.10).
 func (e *Engine) errorRoute(a *authRequest) response {
 	code := a.query.Get("error")
 	if code == "" {
@@ -283,5 +302,5 @@ func (e *Engine) errorRoute(a *authRequest) response {
 	case "accessdenied", "verification":
 		status = 403
 	}
-	return htmlResponse(status, e.renderError(a, code))
+	return htmlResponse(status, e.pages.renderError(a, code))
 }

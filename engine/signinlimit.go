@@ -1,108 +1,97 @@
 package engine
 
 import (
-	"context"
-	"math"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
-	"time"
+
+	"github.com/callgate/callgate/engine/clientaddr"
+	"github.com/callgate/callgate/engine/guard"
 )
 
-// Brute-force protection for credentials sign-in: failed attempts are counted per
-// username and per client address in the store, so every replica sees the same counts.
-// Past a limit, attempts are refused until the window ends with 429 and Retry-After.
+// Brute-force protection for credentials sign-in is the guard's (engine/guard/limits.go:
+// what is counted, reserve-before-authorize, what a success or a refusal gives back). This
+// file is the engine's side of it: which fields of the body name the account, which
+// address the attempt comes from, and the refusal's shape on the wire.
 //
 // The refusal is NextAuth-shaped so next-auth/react understands it: a redirect to the error
 // page with error=TooManyRequests, which with json=true becomes 429 {"url": …}, and
 // signIn("credentials", {redirect: false}) returns
-// {error: "TooManyRequests", status: 429, ok: false, url: null}.
+// {error: "TooManyRequests", status: 429, ok: false, url: null}, with Retry-After.
 //
-// A store failure while counting never blocks a sign-in: the limits fail open and the
-// failure is logged. Counting is not transactional with the check, so a burst of parallel
-// attempts may overshoot a limit by the burst's size, never by more.
+// A body with a field given twice never gets here (parseBody refuses it), and an
+// identifier that is not a string is refused with 400, since a script might still turn
+// ["demo"] into "demo".
 
-// limitCounter is one counter an attempt is charged to.
-type limitCounter struct {
-	key     string
-	limit   int64
-	perUser bool
-}
+// identifierFields are the body fields that name the account: the conventional
+// credentials fields authorize reads. Other declared fields are not counted: a text field
+// such as a tenant or a one-time code is shared by many accounts or changes every time, and
+// counting it as an account would lock out a whole tenant, or stop a success from resetting
+// the account's counter. A script that names accounts by another field is still limited per
+// address.
+var identifierFields = [...]string{"username", "email"}
 
-// limitCounters are the counters of this attempt: its username (or e-mail) and its
-// client address, each when its limit is on.
-func (e *Engine) limitCounters(a *authRequest) []limitCounter {
-	o := e.stored.opts
-	var cs []limitCounter
-	if o.MaxFailuresPerUsername > 0 {
-		name, _ := a.body["username"].(string)
-		if name == "" {
-			name, _ = a.body["email"].(string)
-		}
-		if name != "" {
-			cs = append(cs, limitCounter{"signin-failures:user:" + name, int64(o.MaxFailuresPerUsername), true})
-		}
-	}
-	if o.MaxFailuresPerAddress > 0 {
-		cs = append(cs, limitCounter{"signin-failures:addr:" + e.stored.clientAddress(a.r), int64(o.MaxFailuresPerAddress), false})
-	}
-	return cs
-}
-
-// signInRefused checks the counters before authorize runs.
-func (e *Engine) signInRefused(a *authRequest) (response, bool) {
-	if e.stored.st == nil {
-		return response{}, false
-	}
-	ctx := a.r.Context()
-	var until time.Time
-	for _, c := range e.limitCounters(a) {
-		n, resetAt, err := e.stored.st.Count(ctx, c.key)
-		if err != nil {
-			e.log.WarnContext(ctx, "sign-in limit not checked: store unavailable", "code", "STORE_UNAVAILABLE", "error", err.Error())
-			return response{}, false
-		}
-		if n >= c.limit && resetAt.After(until) {
-			until = resetAt
-		}
-	}
-	if until.IsZero() {
-		return response{}, false
-	}
-	wait := max(1, int(math.Ceil(time.Until(until).Seconds())))
-	e.log.WarnContext(ctx, "credentials sign-in refused: too many failed attempts", "code", "SIGNIN_RATE_LIMITED",
-		"address", e.stored.clientAddress(a.r), "retry_after_s", wait)
-	res := redirectTo(http.StatusTooManyRequests, e.errorURL("error=TooManyRequests"))
-	res.header = map[string]string{"Retry-After": strconv.Itoa(wait)}
-	return res, true
-}
-
-// signInFailed charges a failed attempt to its counters.
-func (e *Engine) signInFailed(a *authRequest) {
-	if e.stored.st == nil {
-		return
-	}
-	// The count must land even if the client hangs up at once.
-	ctx := context.WithoutCancel(a.r.Context())
-	for _, c := range e.limitCounters(a) {
-		if _, _, err := e.stored.st.Increment(ctx, c.key, e.stored.opts.FailureWindow); err != nil {
-			e.log.WarnContext(ctx, "failed sign-in not counted: store unavailable", "code", "STORE_UNAVAILABLE", "error", err.Error())
-			return
-		}
-	}
-}
-
-// signInSucceeded clears the username's counter; the address's keeps counting, so one
-// good account does not unlock guessing at the others.
-func (e *Engine) signInSucceeded(a *authRequest) {
-	if e.stored.st == nil {
-		return
-	}
-	for _, c := range e.limitCounters(a) {
-		if !c.perUser {
+// signInIdentifiers are the identifiers the attempt's body names, in identifierFields
+// order. It fails when an identifier field is present but not a string.
+func signInIdentifiers(body map[string]any) ([]string, error) {
+	var ids []string
+	for _, field := range identifierFields {
+		v, present := body[field]
+		if !present {
 			continue
 		}
-		if err := e.stored.st.ResetCount(a.r.Context(), c.key); err != nil {
-			e.log.WarnContext(a.r.Context(), "sign-in counter not reset", "code", "STORE_UNAVAILABLE", "error", err.Error())
+		name, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("the credentials field %q must be a string", field)
+		}
+		ids = append(ids, name)
+	}
+	return ids, nil
+}
+
+// signInLimiter is the engine's side of the sign-in limits: it owns the guard's counters
+// (nil: no store, nothing limited), the resolver of a sign-in's client address, and the
+// NextAuth-shaped refusal.
+type signInLimiter struct {
+	limits *guard.Limits
+	addrs  *clientaddr.Resolver
+	log    *slog.Logger
+	urls   *callbackURLs
+}
+
+// refused reserves the attempt's slots before authorize runs (into a.limits), and
+// refuses it when one is past its limit.
+func (l *signInLimiter) refused(a *authRequest) (response, bool) {
+	limits := l.limits
+	if limits == nil {
+		return response{}, false
+	}
+	var ids []string
+	if limits.CountsAccounts() {
+		var err error
+		if ids, err = signInIdentifiers(a.body); err != nil {
+			return textResponse(http.StatusBadRequest, "Bad Request: "+err.Error()), true
 		}
 	}
+	ctx := a.r.Context()
+	// The address the attempt is counted against: the TCP peer, or, when the peer is one of
+	// the trusted proxies, the client it names in X-Forwarded-For, by the same rules as the
+	// reverse proxy's request.ip. Without trusted proxies, every client behind a load
+	// balancer shares its address.
+	address := l.addrs.ClientIP(a.r)
+	held, refusedUntil, err := limits.Reserve(ctx, ids, address)
+	if err != nil {
+		l.log.WarnContext(ctx, "sign-in limit not applied: store unavailable", "code", "STORE_UNAVAILABLE", "error", err.Error())
+	}
+	if refusedUntil.IsZero() {
+		a.limits = held
+		return response{}, false
+	}
+	wait := int(limits.RetryAfter(refusedUntil).Seconds())
+	l.log.WarnContext(ctx, "credentials sign-in refused: too many failed attempts", "code", "SIGNIN_RATE_LIMITED",
+		"address", address, "retry_after_s", wait)
+	res := redirectTo(http.StatusTooManyRequests, l.urls.errorURL("error=TooManyRequests"))
+	res.header = map[string]string{"Retry-After": strconv.Itoa(wait)}
+	return res, true
 }

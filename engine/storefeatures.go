@@ -3,51 +3,37 @@ package engine
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"net/http"
-	"sync"
 	"time"
 
+	"github.com/callgate/callgate/engine/guard"
 	"github.com/callgate/callgate/store"
 )
 
-// storeFeatures is everything the engine does with the store beyond the users scripts
-// read: database sessions, the revocation list and the sign-in failure limits.
+// storeFeatures is the store, for what the engine does with it beyond the users scripts
+// read: its health. Database sessions are engine/session's; revocations and sign-in limits
+// are the guard's (engine/guard).
 type storeFeatures struct {
-	st   store.Store // nil: none of the features below
-	opts SecurityOptions
-	log  *slog.Logger
-	revs *revocations
-	// dbSessions briefly caches database sessions for the proxy's hot path.
-	dbSessions *dbSessionCache
+	st store.Store // nil: no store
 }
 
-func newStoreFeatures(st store.Store, o SecurityOptions, log *slog.Logger, decoded *sessionCache) *storeFeatures {
-	if o.FailureWindow <= 0 {
-		o.FailureWindow = 15 * time.Minute
-	}
-	f := &storeFeatures{st: st, opts: o, log: log, dbSessions: newDBSessionCache()}
-	if st != nil {
-		f.revs = newRevocations(st, o, log, func() {
-			// A revocation must reach the proxy's caches at once, not when they expire.
-			f.dbSessions.clear()
-			if decoded != nil {
-				decoded.clear()
-			}
-		})
-	}
-	return f
+func newStoreFeatures(st store.Store) *storeFeatures {
+	return &storeFeatures{st: st}
 }
 
 // WatchRevocations loads the revocation list and keeps it current (through the store's
-// announcements) until ctx ends. With a store, call it once before serving: until the
-// list is loaded, jwt sessions follow the fail-open/closed policy.
-func (e *Engine) WatchRevocations(ctx context.Context) error {
-	if e.stored.revs == nil {
-		return nil
-	}
-	return e.stored.revs.watch(ctx)
-}
+// announcements) until ctx ends or Close is called. With a store, call it once before
+// serving: until the list is loaded, jwt sessions follow the fail-open/closed policy.
+func (e *Engine) WatchRevocations(ctx context.Context) error { return e.guard.Start(ctx) }
+
+// Close stops what WatchRevocations started and waits for it to end. Call it before
+// closing the store.
+func (e *Engine) Close() { e.guard.Close() }
+
+// ErrStoreUnavailable is returned (wrapped) when a session check needs the store and cannot
+// reach it: database sessions, and jwt revocation checks under the fail-closed policy.
+// Routes answer 503; callers of SessionFromRequest should too. It is guard's error, so that
+// errors.Is finds either.
+var ErrStoreUnavailable = guard.ErrStoreUnavailable
 
 // StoreStatus is the store's state for health endpoints.
 type StoreStatus struct {
@@ -71,7 +57,7 @@ func (e *Engine) StoreStatus(ctx context.Context) StoreStatus {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	st := StoreStatus{State: "ok", Revocations: "current"}
-	if !e.stored.revs.isFresh() {
+	if !e.guard.Revocations.Fresh() {
 		st.Revocations = "stale"
 	}
 	if err := e.stored.st.Ping(ctx); err != nil {
@@ -86,78 +72,4 @@ func unavailable(err error) error {
 		return err
 	}
 	return errors.Join(ErrStoreUnavailable, err)
-}
-
-// clientAddress is the address a sign-in attempt is counted against: the TCP peer, or,
-// when the peer is one of the trusted proxies, the client it names in X-Forwarded-For, by
-// the same rules as the reverse proxy's request.ip. Without trusted proxies, every client
-// behind a load balancer shares its address.
-func (f *storeFeatures) clientAddress(r *http.Request) string {
-	return f.opts.Addresses.ClientIP(r)
-}
-
-// clear drops every decoded session, so a revocation takes effect on the next request.
-func (c *sessionCache) clear() {
-	c.mu.Lock()
-	c.entries.Clear()
-	c.count = 0
-	c.mu.Unlock()
-}
-
-// dbSessionTTL bounds how long the proxy reuses a database session read: a burst of
-// requests from one page costs one store read, and a revocation clears the cache anyway.
-const dbSessionTTL = time.Second
-
-type dbSessionEntry struct {
-	session store.Session
-	user    store.User
-	until   time.Time
-}
-
-// dbSessionCache maps session IDs (hashes) to recent store reads. Safe for concurrent use.
-type dbSessionCache struct {
-	mu      sync.Mutex
-	entries map[string]dbSessionEntry
-}
-
-func newDBSessionCache() *dbSessionCache {
-	return &dbSessionCache{entries: map[string]dbSessionEntry{}}
-}
-
-func (c *dbSessionCache) get(id string, now time.Time) (dbSessionEntry, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[id]
-	if !ok || !now.Before(e.until) {
-		return dbSessionEntry{}, false
-	}
-	return e, true
-}
-
-func (c *dbSessionCache) put(id string, e dbSessionEntry, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries) >= sessionCacheSize {
-		for k, v := range c.entries {
-			if !now.Before(v.until) {
-				delete(c.entries, k)
-			}
-		}
-		if len(c.entries) >= sessionCacheSize {
-			clear(c.entries)
-		}
-	}
-	c.entries[id] = e
-}
-
-func (c *dbSessionCache) remove(id string) {
-	c.mu.Lock()
-	delete(c.entries, id)
-	c.mu.Unlock()
-}
-
-func (c *dbSessionCache) clear() {
-	c.mu.Lock()
-	clear(c.entries)
-	c.mu.Unlock()
 }

@@ -58,12 +58,25 @@ type Revocations interface {
 	SubscribeRevocations(ctx context.Context, fn func(Revocation)) error
 }
 
-// RateLimits are fixed-window counters shared by every replica, for counting failed
-// sign-ins per username and per client address.
+// RateLimits are fixed-window counters shared by every replica, for counting sign-in
+// attempts per username and per client address.
+//
+// A caller reserves a slot with Increment before doing the work the counter limits, so
+// that parallel callers, on any replica, each see a distinct count and no more than the
+// limit get through; it gives the slot back with Release when the attempt turned out not
+// to count (a successful sign-in is not a failure).
 type RateLimits interface {
-	// Increment adds one to the counter named key and returns its new value and when the
-	// window ends. The first increment of a window starts it, window long.
+	// Increment adds one to the counter named key, atomically (parallel callers get
+	// distinct counts), and returns its new value and when the window ends. The first
+	// increment of a window starts it, window long; the window is set in the same atomic
+	// step, so a counter never outlives it.
 	Increment(ctx context.Context, key string, window time.Duration) (count int64, resetAt time.Time, err error)
+	// Release takes back one increment made in the window that ends at resetAt (the time
+	// Increment returned). It is a no-op when that window has ended, even if a new one has
+	// started since (a slot of an old window must not free one of the new), and when the
+	// counter is already 0: it never goes below 0 and never creates a counter. A counter
+	// released to 0 is deleted, like ResetCount.
+	Release(ctx context.Context, key string, resetAt time.Time) error
 	// Count returns the counter's value and when its window ends; a counter never
 	// incremented or past its window is 0 with a zero time.
 	Count(ctx context.Context, key string) (count int64, resetAt time.Time, err error)

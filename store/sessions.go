@@ -21,6 +21,11 @@ type Session struct {
 	Expires time.Time
 	// CreatedAt is when the user signed in.
 	CreatedAt time.Time
+	// Provider, ProviderSubject and ProviderSessionID name the OpenID Connect provider
+	// session the sign-in came from (the provider's id, its ID token's sub and sid), for
+	// providers with single logout on; empty otherwise. A back-channel logout from that
+	// provider ends the session by them.
+	Provider, ProviderSubject, ProviderSessionID string
 }
 
 // SessionID returns the identifier a session token is stored under. Backends never see the

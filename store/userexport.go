@@ -126,7 +126,7 @@ func DecodeUserExport(data []byte) ([]User, error) {
 		for _, key := range []struct{ field, value string }{
 			{"_id", u.ID},
 			{"username", u.Username},
-			{"email", strings.ToLower(u.Email)},
+			{"email", EmailKey(u.Email)},
 		} {
 			if key.value == "" {
 				continue

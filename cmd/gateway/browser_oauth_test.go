@@ -74,37 +74,13 @@ func bundleNextAuthClient(t *testing.T, pkgDir, origin string) []byte {
 // and consent, back through the gateway's callback, to the page, where getSession()
 // returns the user.
 func TestBrowserNextAuthClientSignInThroughHydra(t *testing.T) {
-	chromium := requireTool(t, "chromium", "/usr/bin/chromium")
-	node := requireTool(t, "node")
-	pkg := repoPath("testdata", "browser")
-	for _, dep := range []string{"playwright-core", "next-auth", "react"} {
-		if _, err := os.Stat(filepath.Join(pkg, "node_modules", dep, "package.json")); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not installed in %s (test.sh runs npm ci there)", dep, pkg)
-			}
-			t.Skipf("%s is not installed in %s (run ./test.sh or npm ci there); skipping", dep, pkg)
-		}
-	}
+	chromium, node, pkg := requireBrowserPackages(t)
 	hydra := startHydraProvider(t)
 
 	// The bundle needs the gateway's origin, known only once the gateway listens, after
 	// the app has started.
 	var bundle atomic.Pointer[[]byte]
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/app/":
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			fmt.Fprint(w, nextAuthClientPage)
-		case "/app/next-auth-client.js":
-			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-			if b := bundle.Load(); b != nil {
-				_, _ = w.Write(*b)
-			}
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(app.Close)
+	app := nextAuthPageApp(t, nextAuthClientPage, &bundle)
 
 	const clientID, clientSecret = "gateway-browser", "gateway-browser-secret-0123456789"
 	scripts := t.TempDir()
@@ -125,7 +101,7 @@ export default {
 	gw := startGateway(t, gatewayOptions{ScriptsDir: scripts, Args: []string{"--config", cfg}})
 	js := bundleNextAuthClient(t, pkg, gw.URL)
 	bundle.Store(&js)
-	hydra.createClient(t, clientID, clientSecret, gw.URL+"/api/auth/callback/hydra")
+	hydra.createClient(t, clientID, clientSecret, gw.URL+"/api/auth/callback/hydra", nil)
 
 	outDir := screenshotDir(t)
 
@@ -200,4 +176,46 @@ export default {
 	if strings.Contains(gw.Logs(), "OAUTH_CALLBACK_ERROR") {
 		t.Errorf("the gateway refused a callback; log:\n%s", gw.Logs())
 	}
+}
+
+// requireBrowserPackages returns Chromium, Node and testdata/browser, whose npm packages
+// (playwright-core, next-auth, react) must be installed: in CI their absence fails the test,
+// elsewhere it skips it.
+func requireBrowserPackages(t *testing.T) (chromium, node, pkg string) {
+	t.Helper()
+	chromium = requireTool(t, "chromium", "/usr/bin/chromium")
+	node = requireTool(t, "node")
+	pkg = repoPath("testdata", "browser")
+	for _, dep := range []string{"playwright-core", "next-auth", "react"} {
+		if _, err := os.Stat(filepath.Join(pkg, "node_modules", dep, "package.json")); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is not installed in %s (test.sh runs npm ci there)", dep, pkg)
+			}
+			t.Skipf("%s is not installed in %s (run ./test.sh or npm ci there); skipping", dep, pkg)
+		}
+	}
+	return chromium, node, pkg
+}
+
+// nextAuthPageApp is the app behind the gateway in the browser tests: page at /app/, and
+// at /app/next-auth-client.js the next-auth/react bundle, once the test has built it into
+// bundle (it needs the gateway's origin, known only after the app has started).
+func nextAuthPageApp(t *testing.T, page string, bundle *atomic.Pointer[[]byte]) *httptest.Server {
+	t.Helper()
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/app/":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprint(w, page)
+		case "/app/next-auth-client.js":
+			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+			if b := bundle.Load(); b != nil {
+				_, _ = w.Write(*b)
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(app.Close)
+	return app
 }

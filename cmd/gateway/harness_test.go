@@ -10,10 +10,16 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/callgate/callgate/internal/testkit"
 )
@@ -31,11 +37,32 @@ func repoPath(elem ...string) string {
 
 // gatewayOptions configures startGateway; zero values pick the defaults in the comments.
 type gatewayOptions struct {
-	Secret     string   // AUTH_SECRET; testGatewaySecret
-	ScriptsDir string   // --scripts; the repository's default scripts/
-	UsersFile  string   // imported with `users import` before serving; testdata/users.json
-	Args       []string // more `serve` flags, e.g. --config FILE
+	Secret     string            // AUTH_SECRET; testGatewaySecret
+	ScriptsDir string            // --scripts; the repository's default scripts/
+	UsersFile  string            // imported with `users import` before serving; testdata/users.json
+	Args       []string          // more `serve` flags, e.g. --config FILE
+	Now        func() time.Time  // serve's clock (engine, session token, proxy, assertion keys); time.Now
+	Env        map[string]string // more environment variables serve sees, beside AUTH_SECRET
 }
+
+// waitForRedisPing waits until a redis-server on port answers PING.
+func waitForRedisPing(t *testing.T, port string) {
+	t.Helper()
+	testkit.WaitFor(t, "redis-server on port "+port+" answers", 5*time.Second, func() error {
+		out, err := exec.Command("redis-cli", "-p", port, "ping").Output()
+		if err == nil && strings.TrimSpace(string(out)) != "PONG" {
+			err = fmt.Errorf("PING answered %q", out)
+		}
+		return err
+	})
+}
+
+// movedClock is the real clock plus an offset a test moves forward, for the engine's
+// session expiries and caches (gatewayOptions.Now). Safe for concurrent use.
+type movedClock struct{ offset atomic.Int64 }
+
+func (c *movedClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *movedClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // testGateway is a gateway running inside the test process.
 type testGateway struct {
@@ -75,8 +102,9 @@ func startGateway(t *testing.T, opts gatewayOptions) *testGateway {
 			if key == "AUTH_SECRET" {
 				return opts.Secret
 			}
-			return ""
+			return opts.Env[key]
 		},
+		now: opts.Now,
 	}
 	gw := &testGateway{Secret: opts.Secret, DataDir: t.TempDir(), logs: logs}
 
@@ -88,7 +116,7 @@ func startGateway(t *testing.T, opts gatewayOptions) *testGateway {
 	addr := freeLoopbackAddr(t)
 	gw.URL = "http://" + addr
 	serveArgs := []string{"serve", "--listen", addr, "--url", gw.URL, "--data", gw.DataDir, "--scripts", opts.ScriptsDir}
-	serveArgs = append(serveArgs, opts.Args...)
+	serveArgs = append(serveArgs, patientAuthorize(t, opts.Args)...)
 
 	ctx, stop := context.WithCancel(context.Background())
 	var serveErr error // written before served is closed
@@ -120,6 +148,58 @@ func startGateway(t *testing.T, opts gatewayOptions) *testGateway {
 		t.Fatalf("gateway %s: %v\n%s", strings.Join(serveArgs, " "), err, logs)
 	}
 	return gw
+}
+
+// patientAuthorize gives authorize the longest deadline there is (30 s) in the config file
+// of args, adding one when there is none, unless the test chose a deadline for it itself.
+// authorize compares passwords with bcrypt in JavaScript: under the race detector on a
+// busy 2-core machine one sign-in can take longer than the default 5 s, and a test of
+// something else must then be slow, not fail.
+func patientAuthorize(t *testing.T, args []string) []string {
+	t.Helper()
+	out := slices.Clone(args)
+	at := slices.Index(out, "--config")
+	doc := map[string]any{}
+	if at >= 0 && at+1 < len(out) {
+		b, err := os.ReadFile(out[at+1])
+		if err != nil {
+			t.Fatalf("read the test's config: %v", err)
+		}
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			// A test of a malformed file: serve is to see it as written.
+			return out
+		}
+		if doc == nil {
+			doc = map[string]any{}
+		}
+	}
+	sc, _ := doc["script"].(map[string]any)
+	if sc == nil {
+		sc = map[string]any{}
+	}
+	if _, set := sc["timeout"]; set {
+		return out
+	}
+	timeouts, _ := sc["timeouts"].(map[string]any)
+	if timeouts == nil {
+		timeouts = map[string]any{}
+	}
+	if _, set := timeouts["authorize"]; set {
+		return out
+	}
+	timeouts["authorize"] = "30s"
+	sc["timeouts"] = timeouts
+	doc["script"] = sc
+	b, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatalf("write the test's config: %v", err)
+	}
+	path := writeConfig(t, string(b))
+	if at >= 0 && at+1 < len(out) {
+		out[at+1] = path
+		return out
+	}
+	return append(out, "--config", path)
 }
 
 // errServeReturned says that serve stopped before the gateway was ready.

@@ -41,7 +41,7 @@ func startHydraProvider(t *testing.T) *hydraProvider {
 	admin, _ := strconv.Atoi(adminPort)
 	testkit.Hydra{
 		Binary: bin, Issuer: h.Issuer, LoginURL: app.URL + "/login", ConsentURL: app.URL + "/consent",
-		PublicPort: public, AdminPort: admin,
+		LogoutURL: app.URL + "/logout", PublicPort: public, AdminPort: admin,
 	}.Start(t)
 	return h
 }
@@ -75,21 +75,27 @@ func (h *hydraProvider) adminCall(method, path string, in, out any) error {
 }
 
 // createClient registers a confidential client whose only redirect URI is redirectURI.
-func (h *hydraProvider) createClient(t *testing.T, id, secret, redirectURI string) {
+// extra holds more client metadata (backchannel_logout_uri, post_logout_redirect_uris).
+func (h *hydraProvider) createClient(t *testing.T, id, secret, redirectURI string, extra map[string]any) {
 	t.Helper()
-	err := h.adminCall(http.MethodPost, "/admin/clients", map[string]any{
+	client := map[string]any{
 		"client_id": id, "client_secret": secret,
 		"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
 		"scope": "openid offline_access email profile", "redirect_uris": []string{redirectURI},
 		"token_endpoint_auth_method": "client_secret_basic",
-	}, nil)
+	}
+	for k, v := range extra {
+		client[k] = v
+	}
+	err := h.adminCall(http.MethodPost, "/admin/clients", client, nil)
 	if err != nil {
 		t.Fatalf("register the gateway at hydra: %v", err)
 	}
 }
 
-// loginConsentApp shows a login form (any username signs in as Ada Lovelace) and grants
-// every consent.
+// loginConsentApp shows a login form (any username signs in as Ada Lovelace; Hydra
+// remembers the login in its session cookie), grants every consent and confirms every
+// logout (/oauth2/sessions/logout).
 func (h *hydraProvider) loginConsentApp(t *testing.T) http.Handler {
 	mux := http.NewServeMux()
 	accept := func(w http.ResponseWriter, r *http.Request, kind, challenge string, body map[string]any) {
@@ -105,6 +111,21 @@ func (h *hydraProvider) loginConsentApp(t *testing.T) http.Handler {
 		http.Redirect(w, r, out.RedirectTo, http.StatusFound)
 	}
 	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+		challenge := r.URL.Query().Get("login_challenge")
+		// A browser Hydra still knows (its remembered login session) is not asked again,
+		// as a real login app does: the form shows only when the provider session is over.
+		var req struct {
+			Skip    bool   `json:"skip"`
+			Subject string `json:"subject"`
+		}
+		if err := h.adminCall(http.MethodGet, "/admin/oauth2/auth/requests/login?login_challenge="+url.QueryEscape(challenge), nil, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		if req.Skip {
+			accept(w, r, "login", challenge, map[string]any{"subject": req.Subject})
+			return
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!DOCTYPE html><title>Hydra test login</title>
 <h1>Test identity provider</h1>
@@ -112,14 +133,14 @@ func (h *hydraProvider) loginConsentApp(t *testing.T) http.Handler {
 <input type="hidden" name="challenge" value="%s">
 <label>Username <input name="username" autocomplete="username"></label>
 <button type="submit">Sign in at the provider</button>
-</form>`, html.EscapeString(r.URL.Query().Get("login_challenge")))
+</form>`, html.EscapeString(challenge))
 	})
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		if r.PostFormValue("username") == "" {
 			http.Error(w, "username required", http.StatusBadRequest)
 			return
 		}
-		accept(w, r, "login", r.PostFormValue("challenge"), map[string]any{"subject": "user-" + r.PostFormValue("username")})
+		accept(w, r, "login", r.PostFormValue("challenge"), map[string]any{"subject": "user-" + r.PostFormValue("username"), "remember": true})
 	})
 	mux.HandleFunc("GET /consent", func(w http.ResponseWriter, r *http.Request) {
 		challenge := r.URL.Query().Get("consent_challenge")
@@ -138,6 +159,9 @@ func (h *hydraProvider) loginConsentApp(t *testing.T) http.Handler {
 			"grant_scope": req.RequestedScope, "grant_access_token_audience": req.RequestedAudience,
 			"session": map[string]any{"id_token": map[string]any{"email": "ada@example.com", "name": "Ada Lovelace"}},
 		})
+	})
+	mux.HandleFunc("GET /logout", func(w http.ResponseWriter, r *http.Request) {
+		accept(w, r, "logout", r.URL.Query().Get("logout_challenge"), nil)
 	})
 	return mux
 }

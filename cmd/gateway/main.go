@@ -6,6 +6,7 @@
 //	gateway check     validate the scripts directory (bundle, compile, run, validate)
 //	gateway test      run the callback tests (*.test.js, *.test.ts) of the scripts directory
 //	gateway sessions  list a user's sessions, or sign them out everywhere
+//	gateway token     decode (verify) or encode a session token
 //	gateway version   print the version
 package main
 
@@ -18,6 +19,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/callgate/callgate/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -31,6 +35,12 @@ type cli struct {
 	// stdinIsTerminal says whether passwords may be prompted for with echo off.
 	stdinIsTerminal bool
 	getenv          func(string) string
+	// now is serve's clock (engine, proxy, assertion keys); nil means time.Now. Tests set
+	// it to move past an expiry instead of sleeping through it.
+	now func() time.Time
+	// wrapStore, when not nil, wraps the store serve opens, so a test can watch what
+	// reaches it and when it is closed.
+	wrapStore func(store.Store) store.Store
 }
 
 // errUsage marks an error already explained to the user together with the usage text.
@@ -44,6 +54,7 @@ Usage:
   gateway check [DIR]        validate the scripts directory; print its providers and callbacks
   gateway test [DIR]         run the *.test.js / *.test.ts callback tests of the scripts directory
   gateway sessions <command> list or revoke a user's sessions (sign out everywhere)
+  gateway token <command>    decode (verify and print) or encode a session token
   gateway version            print the version
 
 Run 'gateway <command> --help' for a command's flags.
@@ -86,6 +97,8 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.runTest(ctx, args[1:])
 	case "sessions":
 		return c.runSessions(ctx, args[1:])
+	case "token":
+		return c.runToken(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(c.stdout, "callgate", version)
 		return nil

@@ -1,60 +1,24 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callgate/callgate/internal/testkit"
 )
 
-// requireTool returns the path of a system tool, skipping the test with the reason when it
-// is missing, except in CI, where a missing tool is a failure (.ci/run installs it).
+// requireTool is testkit.RequireTool: the tool's path, or a skip with the reason (a failure
+// in CI).
 func requireTool(t *testing.T, name string, fallbacks ...string) string {
 	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, f := range fallbacks {
-		if _, err := os.Stat(f); err == nil {
-			return f
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required in CI (apt-get install -y %s)", name, name)
-	}
-	t.Skipf("%s is not installed (apt-get install -y %s); skipping", name, name)
-	return ""
+	return testkit.RequireTool(t, name, fallbacks...)
 }
-
-// nginxScaffold is what the documented auth_request block (docs/proxy.md) needs around it
-// to run as a test: a pid file, logs and temporary paths in the test's directory, and the
-// server it goes in. The block itself is read from the doc, so the doc cannot drift from
-// what is tested.
-const nginxScaffold = `
-pid {{DIR}}/nginx.pid;
-error_log {{DIR}}/error.log info;
-worker_processes 1;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path {{DIR}}/body;
-  proxy_temp_path {{DIR}}/proxy;
-  fastcgi_temp_path {{DIR}}/fastcgi;
-  uwsgi_temp_path {{DIR}}/uwsgi;
-  scgi_temp_path {{DIR}}/scgi;
-  server {
-    listen {{LISTEN}};
-{{DOCUMENTED}}
-  }
-}
-`
 
 // The addresses the documented block uses for the gateway and the app.
 const (
@@ -89,54 +53,12 @@ func documentedNginxBlock(t *testing.T) string {
 	return block
 }
 
+// startNginx runs real nginx with the documented block, the gateway and the app at the
+// given addresses.
 func startNginx(t *testing.T, listen, gateway, upstream string) {
 	t.Helper()
-	bin := requireTool(t, "nginx", "/usr/sbin/nginx")
-	dir := t.TempDir()
 	block := strings.NewReplacer(docGatewayAddr, gateway, docUpstreamAddr, upstream).Replace(documentedNginxBlock(t))
-	conf := strings.NewReplacer("{{DIR}}", dir, "{{LISTEN}}", listen, "{{DOCUMENTED}}", block).Replace(nginxScaffold)
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		t.Fatalf("write nginx config: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	// One process (no master and workers): stopping it stops nginx, and no orphaned worker
-	// can hold the output pipe open.
-	cmd := exec.CommandContext(ctx, bin, "-p", dir, "-c", confPath, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off; master_process off;")
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start nginx: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("nginx output:\n%s\nnginx error.log:\n%s", out, log)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", listen, 200*time.Millisecond); err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx exited before listening: %s\n%s", out, log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen on %s within 10s", listen)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.StartNginx(t, listen, block)
 }
 
 func TestNginxAuthRequest(t *testing.T) {
@@ -210,5 +132,79 @@ func TestNginxAuthRequest(t *testing.T) {
 	// Denied by the authorized callback: nginx passes the 403 on.
 	if res := get(t, client, nginxURL+"/deny", html); res.Status != http.StatusForbidden {
 		t.Errorf("signed in GET /deny through nginx: got %d, want 403", res.Status)
+	}
+}
+
+// TestNginxPassesSessionRenewal: real nginx with the documented block, a gateway whose
+// clock the test moves past session.updateAge. The answer nginx sends the browser carries
+// the renewed session cookie (from the auth answer's X-Callgate-Set-Cookie-N headers) next
+// to the app's own cookie, and the renewed cookie, sent back through nginx, is still signed
+// in past the expiry the session had before.
+func TestNginxPassesSessionRenewal(t *testing.T) {
+	requireTool(t, "nginx", "/usr/sbin/nginx")
+	up := cookieUpstream(t)
+	nginxAddr := freeLoopbackAddr(t)
+	nginxURL := "http://" + nginxAddr
+	clock := &movedClock{}
+	gw := startGateway(t, gatewayOptions{
+		ScriptsDir: filepath.Join("testdata", "proxy-scripts"),
+		Now:        clock.Now,
+		Args:       []string{"--url", nginxURL, "--config", writeConfig(t, "proxy:\n  trusted_proxies: [127.0.0.1]\n")},
+	})
+	startNginx(t, nginxAddr, strings.TrimPrefix(gw.URL, "http://"), strings.TrimPrefix(up.URL, "http://"))
+
+	client := newBrowserClient(t)
+	var csrf struct{ CSRFToken string }
+	if res := get(t, client, nginxURL+"/api/auth/csrf", nil); json.Unmarshal(res.Body, &csrf) != nil || csrf.CSRFToken == "" {
+		t.Fatalf("GET /api/auth/csrf through nginx: got %d %s", res.Status, res.Body)
+	}
+	form := url.Values{"username": {"jatin"}, "password": {"secret"}, "csrfToken": {csrf.CSRFToken}, "callbackUrl": {nginxURL + "/"}, "json": {"true"}}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, nginxURL+"/api/auth/callback/credentials", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if res := do(t, client, req); res.Status != http.StatusOK {
+		t.Fatalf("sign in through nginx: got %d %s", res.Status, res.Body)
+	}
+	u, _ := url.Parse(nginxURL + "/")
+	var cookie string
+	for _, c := range client.Jar.Cookies(u) {
+		if c.Name == sessionCookieName {
+			cookie = c.Value
+		}
+	}
+	if cookie == "" {
+		t.Fatal("sign in through nginx: no session cookie")
+	}
+	send := func(value string) httpResult {
+		noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		return get(t, noRedirects, nginxURL+"/page", http.Header{"Cookie": {sessionCookieName + "=" + value}, "Accept": {"text/html"}})
+	}
+
+	res := send(cookie)
+	if _, renewed := sessionSetCookie(res.Header.Values("Set-Cookie")); res.Status != http.StatusOK || renewed {
+		t.Fatalf("before updateAge through nginx: got %d, renewed %v; want 200 and no session cookie", res.Status, renewed)
+	}
+	clock.advance(25 * time.Hour) // past the default updateAge (24 h)
+	res = send(cookie)
+	if res.Status != http.StatusOK {
+		t.Fatalf("past updateAge through nginx: got %d %s, want 200", res.Status, res.Body)
+	}
+	c, ok := sessionSetCookie(res.Header.Values("Set-Cookie"))
+	if !ok || c.Value == "" || c.Value == cookie {
+		t.Fatalf("past updateAge through nginx: got Set-Cookie %q, want a renewed session cookie", res.Header.Values("Set-Cookie"))
+	}
+	if got := strings.Join(res.Header.Values("Set-Cookie"), "\n"); !strings.Contains(got, "app-pref=dark") {
+		t.Errorf("past updateAge through nginx: Set-Cookie %q lost the app's own cookie", got)
+	}
+	for _, h := range []string{"X-Callgate-Set-Cookie-1", "X-Callgate-User"} {
+		if res.Header.Get(h) != "" {
+			t.Errorf("nginx passed the gateway's %s on to the browser", h)
+		}
+	}
+	clock.advance(30 * 24 * time.Hour) // past the old cookie's expiry, not the renewed one's
+	if res := send(c.Value); res.Status != http.StatusOK || string(res.Body) != "65a1f0c2e4b0a1b2c3d4e5f6" {
+		t.Errorf("renewed cookie past the old expiry through nginx: got %d %q, want 200 from the app for the signed-in user", res.Status, res.Body)
+	}
+	if res := send(cookie); res.Status != http.StatusFound {
+		t.Errorf("old cookie past its expiry through nginx: got %d, want 302 to sign in", res.Status)
 	}
 }

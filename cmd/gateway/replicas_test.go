@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -115,8 +116,9 @@ func TestReplicasShareSessionsAndRevocations(t *testing.T) {
 	for _, strategy := range []string{"jwt", "database"} {
 		t.Run(strategy, func(t *testing.T) {
 			args, scripts, prefix := replicaSetup(t, redisURL, strategy, "")
-			a := startGateway(t, gatewayOptions{Args: args, ScriptsDir: scripts})
-			b := startGateway(t, gatewayOptions{Args: args, ScriptsDir: scripts})
+			clock := &movedClock{}
+			a := startGateway(t, gatewayOptions{Args: args, ScriptsDir: scripts, Now: clock.Now})
+			b := startGateway(t, gatewayOptions{Args: args, ScriptsDir: scripts, Now: clock.Now})
 
 			client := newBrowserClient(t) // cookies ignore the port: A and B share them
 			if res := signInWithCredentials(t, client, a, "jatin", "secret"); res.Status != http.StatusOK {
@@ -147,19 +149,16 @@ func TestReplicasShareSessionsAndRevocations(t *testing.T) {
 			// Sign out everywhere through the shared store; A must refuse within a second.
 			start := time.Now()
 			runCLI(t, "sessions", "revoke", "--user", "jatin", "--store", redisURL, "--key-prefix", prefix)
-			for {
-				status, body := getSession(t, client, a)
-				if status == http.StatusOK && len(body) == 0 {
-					break
+			testkit.WaitFor(t, "GET /session through A answers {} after the revocation", time.Second, func() error {
+				if status, body := getSession(t, client, a); status != http.StatusOK || len(body) != 0 {
+					return fmt.Errorf("got %d %v", status, body)
 				}
-				if time.Since(start) > time.Second {
-					t.Fatalf("GET /session through A %v after the revocation: got %d %v, want {}", time.Since(start), status, body)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				return nil
+			})
 			t.Logf("revocation took effect on A after %v", time.Since(start))
-			// The revocation covers tokens issued before it, not a new sign-in.
-			time.Sleep(1100 * time.Millisecond)
+			// The revocation covers tokens issued before it (to the second), not a new
+			// sign-in: the gateways' clock moves past the revocation's second.
+			clock.advance(1100 * time.Millisecond)
 			fresh := newBrowserClient(t)
 			if res := signInWithCredentials(t, fresh, b, "jatin", "secret"); res.Status != http.StatusOK {
 				t.Fatalf("sign in again through B: got %d %s", res.Status, res.Body)
@@ -217,8 +216,11 @@ func TestReplicasConcurrentSignInsAndReads(t *testing.T) {
 	cfg := filepath.Join(dir, "gateway.yaml")
 	scripts := filepath.Join(dir, "scripts")
 	for path, content := range map[string]string{
-		usersFile:                                cheapUser,
-		cfg:                                      fmt.Sprintf("store: %q\nredis:\n  key_prefix: %s\nscript:\n  timeout: 60s\n", redisURL, prefix),
+		usersFile: cheapUser,
+		// Sign-in limits count attempts in flight (a slot is reserved before authorize runs),
+		// so 100 simultaneous sign-ins of one account from one address need limits above 100.
+		cfg: fmt.Sprintf("store: %q\nredis:\n  key_prefix: %s\nscript:\n  timeout: 60s\n"+
+			"security:\n  signin_max_failures_per_username: 1000\n  signin_max_failures_per_address: 1000\n", redisURL, prefix),
 		filepath.Join(scripts, "auth.config.js"): databaseScripts,
 	} {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -283,15 +285,8 @@ func TestRedisOutageDuringLoad(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start redis-server: %v", err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
-			if out, err := exec.Command("redis-cli", "-p", port, "ping").Output(); err == nil && strings.TrimSpace(string(out)) == "PONG" {
-				return cmd
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Fatalf("redis-server on %s did not answer", addr)
-		return nil
+		waitForRedisPing(t, port)
+		return cmd
 	}
 	redis := startRedis()
 	t.Cleanup(func() { _ = redis.Process.Kill(); _ = redis.Wait() })
@@ -299,7 +294,8 @@ func TestRedisOutageDuringLoad(t *testing.T) {
 
 	dbArgs, scripts, _ := replicaSetup(t, redisURL, "database", "")
 	jwtArgs, _, _ := replicaSetup(t, redisURL, "jwt", "")
-	dbGW := startGateway(t, gatewayOptions{Args: dbArgs, ScriptsDir: scripts})
+	clock := &movedClock{}
+	dbGW := startGateway(t, gatewayOptions{Args: dbArgs, ScriptsDir: scripts, Now: clock.Now})
 	jwtGW := startGateway(t, gatewayOptions{Args: jwtArgs})
 	dbClient, jwtClient := newBrowserClient(t), newBrowserClient(t)
 	for _, c := range []struct {
@@ -350,10 +346,28 @@ func TestRedisOutageDuringLoad(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	seen := func(key string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return outcomes[key]
+	}
+	testkit.WaitFor(t, "the readers see both sessions", 10*time.Second, func() error {
+		if seen("database 200") == 0 || seen("jwt 200") == 0 {
+			return errors.New("no database 200 and jwt 200 yet")
+		}
+		return nil
+	})
 	_ = redis.Process.Kill()
 	_ = redis.Wait()
-	time.Sleep(1500 * time.Millisecond)
+	// The database gateway reuses a session read for dbSessionTTL (a second): its clock
+	// moves past that, and the readers then meet the outage.
+	clock.advance(1500 * time.Millisecond)
+	testkit.WaitFor(t, "the readers meet the outage", 10*time.Second, func() error {
+		if seen("database 503") == 0 {
+			return errors.New("no database 503 yet")
+		}
+		return nil
+	})
 
 	// While Redis is down: the database session answers 503 with a JSON message.
 	status, body := getSession(t, dbClient, dbGW)
@@ -374,18 +388,20 @@ func TestRedisOutageDuringLoad(t *testing.T) {
 
 	redis = startRedis()
 	// appendonly kept the data: the session is still there after the restart.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		status, body := getSession(t, dbClient, dbGW)
-		if status == http.StatusOK && sessionUserName(body) == "Jatin" {
-			break
+	testkit.WaitFor(t, "database session after Redis came back (recovery without restart)", 10*time.Second, func() error {
+		if status, body := getSession(t, dbClient, dbGW); status != http.StatusOK || sessionUserName(body) != "Jatin" {
+			return fmt.Errorf("got %d %v, want Jatin's session", status, body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("database session 10s after Redis came back: got %d %v, want Jatin's session (recovery without restart)", status, body)
+		return nil
+	})
+	// The readers see the recovery too, not only this one request.
+	recovered := seen("database 200")
+	testkit.WaitFor(t, "the readers see the recovery", 10*time.Second, func() error {
+		if seen("database 200") <= recovered {
+			return errors.New("no database 200 since Redis came back")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond)
+		return nil
+	})
 	close(stop)
 	wg.Wait()
 	t.Logf("outcomes during the outage run: %v", outcomes)

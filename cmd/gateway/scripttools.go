@@ -30,10 +30,16 @@ Runs the *.test.js and *.test.ts files in DIR (default ./scripts) with the callg
 Flags:
 `
 
-// callbackNames are what check lists, in lifecycle order.
-var callbackNames = []string{
-	"callbacks.signIn", "callbacks.redirect", "callbacks.jwt", "callbacks.session", "callbacks.authorized",
-	"events.signIn", "events.signOut", "events.createUser", "events.updateUser", "events.linkAccount", "events.session",
+// checkedHooks are what check lists: every callback and event the host calls.
+func checkedHooks() []script.Hook {
+	var hooks []script.Hook
+	for _, c := range script.Callbacks() {
+		hooks = append(hooks, c)
+	}
+	for _, e := range script.Events() {
+		hooks = append(hooks, e)
+	}
+	return hooks
 }
 
 func scriptsDirArg(fs *flag.FlagSet) (string, error) {
@@ -76,9 +82,9 @@ func (c *cli) runCheck(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "  %s (%s, %q) fields: %s\n", p.ID, p.Type, p.Name, strings.Join(fields, ", "))
 	}
 	var defined []string
-	for _, n := range callbackNames {
-		if gen.Has(n) {
-			defined = append(defined, n)
+	for _, h := range checkedHooks() {
+		if gen.Defines(h) {
+			defined = append(defined, h.String())
 		}
 	}
 	sort.Strings(defined)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callgate/callgate/internal/testkit"
 )
 
 func writeFiles(t *testing.T, files map[string]string) string {
@@ -124,17 +127,14 @@ func TestServeReloadStatusMetrics(t *testing.T) {
 	}
 	waitStatus := func(cond func(statusBody) bool) statusBody {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			s := getStatus(t, gw)
-			if cond(s) {
-				return s
+		var s statusBody
+		testkit.WaitFor(t, "the status changes as expected", 5*time.Second, func() error {
+			if s = getStatus(t, gw); !cond(s) {
+				return fmt.Errorf("status %+v\n%s", s, gw.Logs())
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("status never changed as expected: %+v\n%s", s, gw.Logs())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
+		return s
 	}
 
 	changed := strings.Replace(cfg, "return session;", "session.reloaded = true;\n      return session;", 1)
@@ -163,9 +163,13 @@ func TestServeReloadStatusMetrics(t *testing.T) {
 	if s2.Hash != s1.Hash || s2.LastError.File != "auth.config.js" || s2.LastError.Line == 0 {
 		t.Errorf("after a broken file: got %+v (error %+v), want hash %s kept and the error at auth.config.js:line", s2, s2.LastError, s1.Hash)
 	}
-	if !strings.Contains(gw.Logs(), "scripts reload refused") {
-		t.Errorf("log: got no refused reload line")
-	}
+	// The status is updated before the refusal is logged, so the log line is awaited.
+	testkit.WaitFor(t, "the refused reload is logged", 5*time.Second, func() error {
+		if !strings.Contains(gw.Logs(), "scripts reload refused") {
+			return fmt.Errorf("log: got no refused reload line\n%s", gw.Logs())
+		}
+		return nil
+	})
 
 	res, err := http.Get(gw.URL + "/metrics")
 	if err != nil {

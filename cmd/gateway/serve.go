@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -80,24 +81,30 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	keys, err := token.NewKeyRing(secrets, "")
+	keys, err := token.NewKeyRing(secrets, "", token.WithClock(c.now))
 	if err != nil {
 		return fmt.Errorf("session secret: %w", err)
 	}
-	st, err := openStore(cfg.Store, cfg.DataDir, cfg.Redis, logger)
+	sessionTokens, err := openSessionTokens(cfg, secrets, keys, true, c.now)
 	if err != nil {
 		return err
 	}
+	logger.Info("session tokens", describeSessionTokens(sessionTokens)...)
+	st, err := c.openStore(cfg, logger)
+	if err != nil {
+		return err
+	}
+	// Deferred first, so it runs last: every component has stopped and every generation
+	// is closed before the store goes.
 	defer st.Close()
 	logger.Info("store opened", "store", cfg.RedactedStore())
-	scripts := newScriptHost(ctx, cfg, logger)
-	defer scripts.close()
+	scripts := newScriptHost(cfg, logger)
 	sopts := scripts.options(cfg, scriptOptions(cfg, st, logger, c.getenv))
 	gen, err := script.Load(ctx, sopts)
 	if err != nil {
 		return fmt.Errorf("load scripts from %s: %s", cfg.Scripts, describeScriptError(err))
 	}
-	defer gen.Close()
+	defer shutdownGeneration(gen)
 	if *cfg.DemoUser {
 		if err := c.ensureDemoUser(ctx, st, logger); err != nil {
 			return err
@@ -105,26 +112,57 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	}
 	publicURL, _ := config.ParseURL(cfg.URL)
 	eng, err := engine.New(engine.Options{
-		URL: publicURL, Keys: keys, Generation: gen, Logger: logger,
-		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		URL: publicURL, Keys: keys, Tokens: sessionTokens, Generation: gen, Logger: logger,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes, BodyTimeout: time.Duration(cfg.Server.RequestBodyTimeout),
 		CookieDomain: cfg.CookieDomain, RedirectOrigins: proxy.RedirectOrigins(publicURL.Scheme, cfg.Routes),
-		Store: st, Security: securityOptions(cfg),
+		Store: st, Security: securityOptions(cfg), Now: c.now,
 	})
 	if err != nil {
 		return err
 	}
-	if err := eng.WatchRevocations(ctx); err != nil {
-		return fmt.Errorf("watch revocations: %w", err)
-	}
-	front, err := frontHandler(ctx, cfg, eng, logger)
+	assertionKeys, err := openAssertionKeys(cfg, eng, logger, c.now)
 	if err != nil {
 		return err
 	}
-	if err := scripts.start(cfg, sopts, eng); err != nil {
+	if err := scripts.prepare(cfg, sopts, eng); err != nil {
 		return err
 	}
-	front = scripts.handler(front)
-	return serveHTTP(ctx, cfg, front, logger, c.stdout)
+	// Deferred after shutdownGeneration, so it runs before it: the live generation, then the
+	// first one (the same one when no reload happened; Shutdown twice is harmless).
+	defer scripts.close()
+	ops, err := newOpsEndpoints(cfg, publicURL, eng, scripts)
+	if err != nil {
+		return err
+	}
+	surface := gatewaySurface(surfaceParts{auth: eng.Handler(), jwks: assertionKeys, sessionJWKS: sessionJWKSHandler(sessionTokens), ops: ops})
+	front, err := frontHandler(cfg, eng, assertionKeys, surface, logger, c.getenv, c.now)
+	if err != nil {
+		return err
+	}
+	var admin http.Handler
+	if cfg.Server.AdminListen != "" {
+		admin = adminHandler(scripts.metrics, surface)
+	}
+	var lc lifecycle
+	lc.add(
+		component{
+			name: "revocation watch",
+			start: func(ctx context.Context) error {
+				if err := eng.WatchRevocations(ctx); err != nil {
+					return fmt.Errorf("watch revocations: %w", err)
+				}
+				return nil
+			},
+			close: eng.Close,
+		},
+		component{name: "assertion key rotation", run: func(ctx context.Context) error {
+			assertionKeys.Run(ctx)
+			return nil
+		}},
+	)
+	lc.add(scripts.components()...)
+	lc.add(httpComponents(cfg, publicHandler(scripts.metrics, surface, ops, front), admin, logger, c.stdout)...)
+	return lc.run(ctx)
 }
 
 // tuneGC sets the collector for a gateway's allocation pattern unless the operator chose
@@ -207,36 +245,15 @@ const secretFileName = "secret"
 // configured secret file, else a secret generated once into the data directory (mode 0600)
 // with a warning that this is for development.
 func (c *cli) loadSecrets(cfg config.Config, logger *slog.Logger) ([]string, error) {
-	if s := firstNonEmpty(c.getenv("AUTH_SECRET"), c.getenv("NEXTAUTH_SECRET")); s != "" {
-		secrets := token.ParseSecrets(s)
-		if len(secrets) == 0 {
-			return nil, errors.New("AUTH_SECRET holds no secret")
-		}
-		return secrets, nil
-	}
-	if cfg.SecretFile != "" {
-		data, err := os.ReadFile(cfg.SecretFile)
-		if err != nil {
-			return nil, fmt.Errorf("config: secret_file: %w", err)
-		}
-		secrets := token.ParseSecrets(strings.TrimSpace(string(data)))
-		if len(secrets) == 0 {
-			return nil, fmt.Errorf("config: secret_file: %s holds no secret", cfg.SecretFile)
-		}
-		return secrets, nil
-	}
-	path := filepath.Join(cfg.DataDir, secretFileName)
-	data, err := os.ReadFile(path)
+	secrets, generated, err := c.findSecrets(cfg)
 	if err == nil {
-		secrets := token.ParseSecrets(strings.TrimSpace(string(data)))
-		if len(secrets) == 0 {
-			return nil, fmt.Errorf("%s holds no secret: delete it to generate a new one", path)
+		if generated {
+			logger.Warn("using the generated development secret; set AUTH_SECRET in production", "file", filepath.Join(cfg.DataDir, secretFileName))
 		}
-		logger.Warn("using the generated development secret; set AUTH_SECRET in production", "file", path)
 		return secrets, nil
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read generated secret: %w", err)
+	if !errors.Is(err, errNoSecret) {
+		return nil, err
 	}
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -246,11 +263,60 @@ func (c *cli) loadSecrets(cfg config.Config, logger *slog.Logger) ([]string, err
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	path := filepath.Join(cfg.DataDir, secretFileName)
 	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("store generated secret: %w", err)
 	}
 	logger.Warn("no AUTH_SECRET set: generated a development secret; set AUTH_SECRET in production", "file", path)
 	return []string{secret}, nil
+}
+
+// readSecrets is loadSecrets for the commands that only read tokens: no secret is generated.
+func (c *cli) readSecrets(cfg config.Config) ([]string, error) {
+	secrets, _, err := c.findSecrets(cfg)
+	if errors.Is(err, errNoSecret) {
+		return nil, fmt.Errorf("no session secret: set AUTH_SECRET, or secret_file in the config, or point --data at the directory where gateway serve generated one")
+	}
+	return secrets, err
+}
+
+// errNoSecret: no secret is configured and none was generated yet.
+var errNoSecret = errors.New("no session secret")
+
+// findSecrets returns the configured secrets, or the generated one (generated true), or
+// errNoSecret.
+func (c *cli) findSecrets(cfg config.Config) (secrets []string, generated bool, err error) {
+	if s := firstNonEmpty(c.getenv("AUTH_SECRET"), c.getenv("NEXTAUTH_SECRET")); s != "" {
+		secrets := token.ParseSecrets(s)
+		if len(secrets) == 0 {
+			return nil, false, errors.New("AUTH_SECRET holds no secret")
+		}
+		return secrets, false, nil
+	}
+	if cfg.SecretFile != "" {
+		data, err := os.ReadFile(cfg.SecretFile)
+		if err != nil {
+			return nil, false, fmt.Errorf("config: secret_file: %w", err)
+		}
+		secrets := token.ParseSecrets(strings.TrimSpace(string(data)))
+		if len(secrets) == 0 {
+			return nil, false, fmt.Errorf("config: secret_file: %s holds no secret", cfg.SecretFile)
+		}
+		return secrets, false, nil
+	}
+	path := filepath.Join(cfg.DataDir, secretFileName)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, errNoSecret
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read generated secret: %w", err)
+	}
+	secrets = token.ParseSecrets(strings.TrimSpace(string(data)))
+	if len(secrets) == 0 {
+		return nil, false, fmt.Errorf("%s holds no secret: delete it to generate a new one", path)
+	}
+	return secrets, true, nil
 }
 
 // demoUsername is the user created on an empty store so a first run can sign in at once.
@@ -300,6 +366,7 @@ func scriptOptions(cfg config.Config, users store.Users, logger *slog.Logger, ge
 		Users:            users,
 		Logger:           logger,
 		PoolSize:         cfg.Script.PoolSize,
+		SignInPoolSize:   cfg.Script.SignInPoolSize,
 		Timeouts:         script.Timeouts{Default: time.Duration(cfg.Script.Timeout), PerCallback: per},
 		MaxCallStackSize: cfg.Script.MaxCallStackSize,
 	}
@@ -332,45 +399,134 @@ func describeScriptError(err error) string {
 	return b.String()
 }
 
-// serveHTTP listens and serves until ctx ends, then shuts down gracefully: the listener
-// closes at once and in-flight requests get the configured grace period.
-func serveHTTP(ctx context.Context, cfg config.Config, h http.Handler, logger *slog.Logger, out io.Writer) error {
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+// httpComponents are the admin listener (when admin is not nil: server.admin_listen, plain
+// HTTP, for loopback or a private network) and the main server, in order of start. Both
+// addresses are bound in Start, before either serves (lifecycle), so a gateway that answers
+// on one answers on both, and a busy admin port stops serve before it starts. Each server
+// stops gracefully: its listener closes at once and in-flight requests get the configured
+// grace period.
+func httpComponents(cfg config.Config, h, admin http.Handler, logger *slog.Logger, out io.Writer) []component {
+	// One grace for both servers: the main one stops first and the admin one after it, and
+	// together they take no longer than server.shutdown_grace.
+	var once sync.Once
+	var deadline time.Time
+	shutdownBy := func() time.Time {
+		once.Do(func() { deadline = time.Now().Add(time.Duration(cfg.Server.ShutdownGrace)) })
+		return deadline
 	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
-		IdleTimeout:       time.Duration(cfg.Server.IdleTimeout),
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	newServer := func(h http.Handler) *httpServer {
+		// Requests do not end with serve's context (SIGTERM): they get the shutdown grace.
+		// Once it is over their contexts end, which interrupts the script calls they run (a
+		// call stuck where no interrupt reaches is answered and abandoned by the script
+		// host) and so lets the handlers return.
+		reqCtx, stopRequests := context.WithCancel(context.Background())
+		return &httpServer{grace: time.Duration(cfg.Server.ShutdownGrace), shutdownBy: shutdownBy, stopRequests: stopRequests, log: logger, srv: &http.Server{
+			Handler: h,
+			// Headers must arrive within the deadline (config defaults it to 10 s, never 0);
+			// bodies have their own: engine (server.request_body_timeout) and proxy
+			// (proxy.request_body_timeout). There is no ReadTimeout for the whole request:
+			// it would also cut proxied WebSockets and long uploads.
+			ReadHeaderTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
+			IdleTimeout:       time.Duration(cfg.Server.IdleTimeout),
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+			BaseContext:       func(net.Listener) context.Context { return reqCtx },
+		}}
 	}
-	scheme := "http"
-	if cfg.Server.TLSCert != "" {
-		scheme = "https"
+	var cs []component
+	if admin != nil {
+		a := newServer(admin)
+		cs = append(cs, component{
+			name: "admin listener",
+			start: func(context.Context) error {
+				var err error
+				if a.ln, err = net.Listen("tcp", cfg.Server.AdminListen); err != nil {
+					return fmt.Errorf("listen on server.admin_listen %s: %w", cfg.Server.AdminListen, err)
+				}
+				return nil
+			},
+			run: func(ctx context.Context) error {
+				logger.Info("serving the operational endpoints in full on the admin listener", "admin_listen", a.ln.Addr().String())
+				return a.run(ctx, a.srv.Serve)
+			},
+			close: a.close,
+		})
 	}
-	fmt.Fprintf(out, "callgate listening on %s://%s — open %s\n", scheme, ln.Addr(), cfg.URL)
-	logger.Info("serving", "listen", ln.Addr().String(), "url", cfg.URL, "scripts", cfg.Scripts, "data", cfg.DataDir)
+	m := newServer(h)
+	return append(cs, component{
+		name: "server",
+		start: func(context.Context) error {
+			var err error
+			if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+				return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+			}
+			return nil
+		},
+		run: func(ctx context.Context) error {
+			scheme, serve := "http", m.srv.Serve
+			if cfg.Server.TLSCert != "" {
+				// ServeTLS turns HTTP/2 on (ALPN h2) next to HTTP/1.1.
+				scheme = "https"
+				serve = func(ln net.Listener) error { return m.srv.ServeTLS(ln, cfg.Server.TLSCert, cfg.Server.TLSKey) }
+			}
+			fmt.Fprintf(out, "callgate listening on %s://%s — open %s\n", scheme, m.ln.Addr(), cfg.URL)
+			logger.Info("serving", "listen", m.ln.Addr().String(), "url", cfg.URL, "scripts", cfg.Scripts, "data", cfg.DataDir)
+			return m.run(ctx, serve)
+		},
+		close: m.close,
+	})
+}
+
+// httpServer is one listener and its server.
+type httpServer struct {
+	srv          *http.Server
+	ln           net.Listener
+	grace        time.Duration
+	shutdownBy   func() time.Time   // the end of the grace, shared with the other server
+	stopRequests context.CancelFunc // ends the contexts of this server's requests
+	log          *slog.Logger
+}
+
+// close releases the listener and the requests' context. The server has closed its
+// listener by then; closing it again covers a Run that never began (another component
+// failed to start).
+func (s *httpServer) close() {
+	_ = s.ln.Close()
+	s.stopRequests()
+}
+
+// run serves until ctx ends, then shuts down within the grace; a listener that fails (a
+// TLS key that does not load, say) returns its error at once, which stops the others.
+func (s *httpServer) run(ctx context.Context, serve func(net.Listener) error) error {
 	errc := make(chan error, 1)
-	go func() {
-		if cfg.Server.TLSCert != "" {
-			// ServeTLS turns HTTP/2 on (ALPN h2) next to HTTP/1.1.
-			errc <- srv.ServeTLS(ln, cfg.Server.TLSCert, cfg.Server.TLSKey)
-			return
-		}
-		errc <- srv.Serve(ln)
-	}()
+	go func() { errc <- serve(s.ln) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down", "grace", time.Duration(cfg.Server.ShutdownGrace).String())
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Server.ShutdownGrace))
+	s.log.Info("shutting down", "listen", s.ln.Addr().String(), "grace", s.grace.String())
+	shutdownCtx, cancel := context.WithDeadline(context.Background(), s.shutdownBy())
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	err := s.srv.Shutdown(shutdownCtx)
+	if err != nil {
+		// The grace is over with requests still running: stop them and their connections
+		// rather than wait for them (serve then closes the generation, bounded too).
+		s.stopRequests()
+		_ = s.srv.Close()
+		err = fmt.Errorf("shutdown: %w", err)
 	}
-	return nil
+	<-errc // Serve has returned: no goroutine of this server outlives run
+	return err
+}
+
+// scriptsCloseWait bounds how long closing a generation at shutdown waits for the requests
+// still holding it. By then their contexts have ended (serveHTTP), so their script calls
+// stop within the script host's abandon grace; the bound is for a request stuck elsewhere.
+const scriptsCloseWait = 2 * time.Second
+
+// shutdownGeneration closes gen at shutdown without waiting longer than scriptsCloseWait.
+func shutdownGeneration(gen *script.Generation) {
+	ctx, cancel := context.WithTimeout(context.Background(), scriptsCloseWait)
+	defer cancel()
+	_ = gen.Shutdown(ctx)
 }

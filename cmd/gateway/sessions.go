@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -27,15 +28,10 @@ revoke signs the user out everywhere: deletes every database session and records
 `
 
 func (c *cli) runSessions(ctx context.Context, args []string) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "revoke") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprint(c.stdout, sessionsUsage)
-			return nil
-		}
-		fmt.Fprint(c.stderr, sessionsUsage)
-		return errUsage
+	cmd, err := c.subcommand(args, sessionsUsage, "list", "revoke")
+	if cmd == "" {
+		return err
 	}
-	cmd := args[0]
 	fs := flag.NewFlagSet("sessions "+cmd, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.Usage = func() { fmt.Fprint(c.stderr, sessionsUsage); fs.PrintDefaults() }
@@ -111,4 +107,19 @@ func containsAt(s string) bool {
 		}
 	}
 	return false
+}
+
+// subcommand is the subcommand args start with, one of names. Asked for help it prints
+// usage and returns "" and nil; with anything else it prints usage to stderr and returns
+// "" and errUsage.
+func (c *cli) subcommand(args []string, usage string, names ...string) (string, error) {
+	if len(args) > 0 && slices.Contains(names, args[0]) {
+		return args[0], nil
+	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprint(c.stdout, usage)
+		return "", nil
+	}
+	fmt.Fprint(c.stderr, usage)
+	return "", errUsage
 }

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/callgate/callgate/config"
-	"github.com/callgate/callgate/engine"
 	"github.com/callgate/callgate/engine/clientaddr"
+	"github.com/callgate/callgate/engine/guard"
 	"github.com/callgate/callgate/store"
 	"github.com/callgate/callgate/store/bolt"
 	"github.com/callgate/callgate/store/redis"
@@ -43,6 +43,15 @@ func openStore(setting, dataDir string, rc config.RedisConfig, logger *slog.Logg
 	})
 }
 
+// openStore opens the configured store, wrapped when a test asks (cli.wrapStore).
+func (c *cli) openStore(cfg config.Config, logger *slog.Logger) (store.Store, error) {
+	st, err := openStore(cfg.Store, cfg.DataDir, cfg.Redis, logger)
+	if err != nil || c.wrapStore == nil {
+		return st, err
+	}
+	return c.wrapStore(st), nil
+}
+
 // storeName says where a store keeps its data, for messages: the embedded file's path, or
 // the Redis key prefix.
 func storeName(s store.Store) string {
@@ -55,9 +64,9 @@ func storeName(s store.Store) string {
 	return "the store"
 }
 
-// securityOptions turns the security: section into the engine's options.
-func securityOptions(cfg config.Config) engine.SecurityOptions {
-	o := engine.SecurityOptions{
+// securityOptions turns the security: section into the guard's options.
+func securityOptions(cfg config.Config) guard.Options {
+	o := guard.Options{
 		RevocationFailOpen: cfg.Security.RevocationOnStoreError != "closed",
 		FailureWindow:      time.Duration(cfg.Security.SigninFailureWindow),
 	}

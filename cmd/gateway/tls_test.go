@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -22,6 +23,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callgate/callgate/internal/testkit"
 )
 
 // selfSignedCert writes a P-256 certificate for 127.0.0.1 and its key as PEM files, and
@@ -134,30 +137,27 @@ func TestServeTLS(t *testing.T) {
 		return res, b
 	}
 
-	deadline := time.Now().Add(15 * time.Second)
 	var csrfRes *http.Response
 	var csrfBody []byte
-	for {
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, origin+"/api/auth/csrf", nil)
-		res, err := client.Do(req)
-		if err == nil {
-			csrfBody, _ = io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				csrfRes = res
-				break
-			}
-		}
+	testkit.WaitFor(t, "GET "+origin+"/api/auth/csrf answers 200", 15*time.Second, func() error {
 		select {
 		case <-served:
 			t.Fatalf("serve returned before answering: %v\n%s", serveErr, logs)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s/api/auth/csrf did not answer 200 within 15s (last error %v)\n%s", origin, err, logs)
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, origin+"/api/auth/csrf", nil)
+		res, err := client.Do(req)
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		csrfBody, _ = io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d\n%s", res.StatusCode, logs)
+		}
+		csrfRes = res
+		return nil
+	})
 	if csrfRes.ProtoMajor != 2 {
 		t.Errorf("GET /api/auth/csrf over TLS: got %s, want HTTP/2", csrfRes.Proto)
 	}

@@ -9,14 +9,7 @@ package assertion
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,13 +17,15 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/callgate/callgate/engine/jwk"
 )
 
 // KeysDir is the directory, inside the data directory, that holds the signing keys.
@@ -67,6 +62,8 @@ type Keys struct {
 	mu  sync.Mutex // serialises Rotate
 	// state is replaced whole by Rotate; Sign and the JWKS read it without locking.
 	state atomic.Pointer[ringState]
+	// serveJWKS answers the JWKS requests, cacheable for five minutes.
+	serveJWKS http.Handler
 }
 
 type key struct {
@@ -94,6 +91,7 @@ func Open(o Options) (*Keys, error) {
 		o.Logger = slog.Default()
 	}
 	k := &Keys{o: o, dir: filepath.Join(o.Dir, KeysDir)}
+	k.serveJWKS = jwk.ServeSet(k.JWKS, 300)
 	if err := os.MkdirAll(k.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open assertion keys: %w", err)
 	}
@@ -119,23 +117,15 @@ func (k *Keys) load() ([]key, error) {
 			continue
 		}
 		path := filepath.Join(k.dir, e.Name())
-		data, err := os.ReadFile(path)
+		kf, err := jwk.Read(path)
 		if err != nil {
-			return nil, fmt.Errorf("read assertion key: %w", err)
+			return nil, fmt.Errorf("assertion key: %w", err)
 		}
-		block, _ := pem.Decode(data)
-		if block == nil || block.Type != "PRIVATE KEY" {
-			return nil, fmt.Errorf("assertion key %s: not a PEM private key", path)
-		}
-		parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("assertion key %s: %w", path, err)
-		}
-		priv, ok := parsed.(*ecdsa.PrivateKey)
-		if !ok || priv.Curve != elliptic.P256() {
+		priv, ok := kf.Private.(*ecdsa.PrivateKey)
+		if !ok || kf.Alg != jwk.ES256 {
 			return nil, fmt.Errorf("assertion key %s: not a P-256 key", path)
 		}
-		from, err := time.Parse(time.RFC3339, block.Headers[signsFromHeader])
+		from, err := time.Parse(time.RFC3339, kf.Headers[signsFromHeader])
 		if err != nil {
 			return nil, fmt.Errorf("assertion key %s: header %s: %w", path, signsFromHeader, err)
 		}
@@ -208,54 +198,23 @@ func activeIndex(keys []key, now time.Time) int {
 // create generates a P-256 key that signs from the given time and writes it, mode 0600,
 // through a temporary file so a crash never leaves half a key.
 func (k *Keys) create(signsFrom time.Time) (key, error) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	kf, err := jwk.Generate(jwk.ES256)
 	if err != nil {
-		return key{}, fmt.Errorf("generate assertion key: %w", err)
+		return key{}, fmt.Errorf("assertion key: %w", err)
 	}
-	thumb, err := (&jose.JSONWebKey{Key: &priv.PublicKey}).Thumbprint(crypto.SHA256)
-	if err != nil {
-		return key{}, fmt.Errorf("assertion key thumbprint: %w", err)
+	kf.Headers = map[string]string{signsFromHeader: signsFrom.UTC().Format(time.RFC3339)}
+	if err := jwk.Write(filepath.Join(k.dir, kf.ID+".pem"), kf); err != nil {
+		return key{}, fmt.Errorf("assertion key: %w", err)
 	}
-	id := base64.RawURLEncoding.EncodeToString(thumb)[:16]
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return key{}, fmt.Errorf("encode assertion key: %w", err)
-	}
-	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Headers: map[string]string{
-		signsFromHeader: signsFrom.UTC().Format(time.RFC3339),
-	}, Bytes: der})
-	tmp, err := os.CreateTemp(k.dir, ".key-*")
-	if err != nil {
-		return key{}, fmt.Errorf("write assertion key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return key{}, fmt.Errorf("write assertion key: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return key{}, fmt.Errorf("write assertion key: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return key{}, fmt.Errorf("write assertion key: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(k.dir, id+".pem")); err != nil {
-		return key{}, fmt.Errorf("write assertion key: %w", err)
-	}
-	return key{id: id, private: priv, signsFrom: signsFrom.Truncate(time.Second)}, nil
+	return key{id: kf.ID, private: kf.Private.(*ecdsa.PrivateKey), signsFrom: signsFrom.Truncate(time.Second)}, nil
 }
 
 func jwksOf(keys []key) ([]byte, error) {
-	set := jose.JSONWebKeySet{}
+	set := make([]jwk.Key, 0, len(keys))
 	for _, ky := range keys {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &ky.private.PublicKey, KeyID: ky.id, Algorithm: "ES256", Use: "sig"})
+		set = append(set, jwk.Key{ID: ky.id, Alg: jwk.ES256, Private: ky.private})
 	}
-	b, err := json.Marshal(set)
-	if err != nil {
-		return nil, fmt.Errorf("encode JWKS: %w", err)
-	}
-	return b, nil
+	return jwk.Set(set)
 }
 
 // Run rotates periodically until ctx ends. Rotation failures are logged and retried.
@@ -286,22 +245,21 @@ func (k *Keys) TTL() time.Duration { return k.o.TTL }
 
 // Sign returns an ES256 JWT of claims plus iss, iat and exp (now + TTL, or notAfter when
 // that is sooner and not zero), with the signing key's id in the header, and its expiry.
-// claims is not modified.
-func (k *Keys) Sign(claims map[string]any, notAfter time.Time) (string, time.Time, error) {
+// The payload keeps the claims' order, iss, iat and exp set last; claims is not modified.
+func (k *Keys) Sign(claims *Claims, notAfter time.Time) (string, time.Time, error) {
 	st := k.state.Load()
 	now := k.o.Now()
 	exp := now.Add(k.o.TTL)
 	if !notAfter.IsZero() && notAfter.Before(exp) {
 		exp = notAfter
 	}
-	mc := make(jwt.MapClaims, len(claims)+3)
-	for name, v := range claims {
-		mc[name] = v
+	c := claims.clone(3)
+	if err := c.Set("iss", k.o.Issuer); err != nil {
+		return "", time.Time{}, err
 	}
-	mc["iss"] = k.o.Issuer
-	mc["iat"] = now.Unix()
-	mc["exp"] = exp.Unix()
-	t := jwt.NewWithClaims(jwt.SigningMethodES256, mc)
+	c.setRaw("iat", strconv.AppendInt(nil, now.Unix(), 10))
+	c.setRaw("exp", strconv.AppendInt(nil, exp.Unix(), 10))
+	t := jwt.NewWithClaims(jwt.SigningMethodES256, signedClaims{c})
 	t.Header["kid"] = st.signing.id
 	s, err := t.SignedString(st.signing.private)
 	if err != nil {
@@ -317,12 +275,5 @@ func (k *Keys) JWKS() []byte { return k.state.Load().jwks }
 // ServeHTTP serves the JWKS (GET /.well-known/jwks.json). Apps cache it for a short while:
 // the next key is published PublishAhead before it signs.
 func (k *Keys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	w.Header().Set("Content-Type", "application/jwk-set+json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, _ = w.Write(k.JWKS())
+	k.serveJWKS.ServeHTTP(w, r)
 }

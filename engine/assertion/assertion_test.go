@@ -99,7 +99,7 @@ func TestRotation(t *testing.T) {
 		if len(got) != s.wantKeys {
 			t.Fatalf("%s: got %d keys in the JWKS, want %d", s.name, len(got), s.wantKeys)
 		}
-		tok, _, err := k.Sign(map[string]any{"sub": "u1"}, time.Time{})
+		tok, _, err := k.Sign(claimsOf(t, `{"sub":"u1"}`), time.Time{})
 		if err != nil {
 			t.Fatalf("%s: Sign: %v", s.name, err)
 		}
@@ -148,7 +148,7 @@ func TestSignExpiry(t *testing.T) {
 		{"TTL when no bound", time.Time{}, t0.Add(5 * time.Minute)},
 	}
 	for _, tc := range tests {
-		_, exp, err := k.Sign(map[string]any{"sub": "x", "iss": "forged"}, tc.notAfter)
+		_, exp, err := k.Sign(claimsOf(t, `{"sub":"x","iss":"forged"}`), tc.notAfter)
 		if err != nil || !exp.Equal(tc.want) {
 			t.Errorf("%s: got exp %v (%v), want %v", tc.name, exp, err, tc.want)
 		}

@@ -1,7 +1,6 @@
 package cookie
 
 import (
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -57,31 +56,67 @@ func Defaults(secure bool) Set {
 // cookie budget minus an estimated 163 bytes for the name and attributes.
 const ChunkSize = 4096 - 163
 
+// MaxChunks is the most session cookies a request may carry and the most chunks Chunk
+// writes. NextAuth splits at ChunkSize, so n chunks cost about 4 KiB each in the Cookie
+// header, and that header is capped long before 16 of them: Node.js (where NextAuth runs)
+// refuses a request whose headers pass 16 KiB, about 4 chunks, and nginx's default buffers
+// hold an 8 KiB header line, about 2. 16 chunks (62,928 value bytes, a JWE of some 47 KB of
+// claims) is 4× anything a NextAuth app can receive, while bounding what one request costs:
+// reassembly touches at most 16 cookies and a response clears at most 16. A request with more
+// cookies that start with the session cookie's name has no session: it was not written by a
+// browser holding what we set (we never set more), and reading it would let one request buy
+// unbounded work and an unbounded Set-Cookie list.
+const MaxChunks = 16
+
+// MaxSessionBytes is the longest session value Chunk writes: MaxChunks full chunks.
+const MaxSessionBytes = MaxChunks * ChunkSize
+
+// Fits reports whether value can be stored as the session cookie: Chunk refuses longer ones.
+func Fits(value string) bool { return len(value) <= MaxSessionBytes }
+
 type chunk struct{ name, value string }
 
 // SessionStore is the session cookie of one request, possibly split into chunks
 // (`<name>.0`, `<name>.1`, …) because a browser drops cookies over 4 KiB. It mirrors
-// NextAuth's SessionStore, except that it is immutable: Chunk and Clean describe what to
-// send without changing what Value returns.
+// NextAuth's SessionStore, except that it is immutable (Chunk and Clean describe what to
+// send without changing what Value returns) and bounded: it holds at most MaxChunks cookies.
 type SessionStore struct {
-	def    Definition
-	chunks []chunk // request cookies whose name starts with def.Name, in request order
+	def Definition
+	// cookies are the request cookies whose name starts with def.Name, in request order,
+	// first occurrence of each name only; at most MaxChunks of them.
+	cookies []chunk
+	// overflow is set when the request carried more than MaxChunks such cookies.
+	overflow bool
 }
 
-// NewSessionStore collects every request cookie whose name starts with def.Name. A prefix
+// add records one more distinct cookie with the session prefix and reports whether the
+// caller should keep collecting: past MaxChunks the store is marked overflowing and later
+// cookies are neither kept nor looked at.
+func (s *SessionStore) add(name, value string) bool {
+	if len(s.cookies) == MaxChunks {
+		s.overflow = true
+		return false
+	}
+	s.cookies = append(s.cookies, chunk{name, value})
+	return true
+}
+
+// NewSessionStore collects the request cookies whose name starts with def.Name. A prefix
 // match, not an exact one, is what NextAuth does, and it is what lets stale chunks be found
-// and deleted.
+// and deleted. The jar's names are walked once and at most MaxChunks+1 are looked at.
 func NewSessionStore(def Definition, jar Jar) SessionStore {
 	s := SessionStore{def: def}
-	for _, name := range jar.WithPrefix(def.Name) {
-		v, _ := jar.Get(name)
-		s.chunks = append(s.chunks, chunk{name, v})
+	for _, name := range jar.names {
+		if strings.HasPrefix(name, def.Name) && !s.add(name, jar.values[name]) {
+			break
+		}
 	}
 	return s
 }
 
 // SessionValue is NewSessionStore(def, Parse(h)).Value(), for the proxy's hot path: it reads
-// only the session cookie's pairs, without building the request's whole jar.
+// only the session cookie's pairs, without building the request's whole jar. It is linear in
+// the header's length: repeated names are found among the at most MaxChunks kept.
 func SessionValue(h http.Header, def Definition) string {
 	values := h["Cookie"]
 	var s string
@@ -98,105 +133,85 @@ func SessionValue(h http.Header, def Definition) string {
 		return ""
 	}
 	var few [2]chunk
-	st := SessionStore{def: def, chunks: few[:0]}
+	st := SessionStore{def: def, cookies: few[:0]}
 	eachPair(s, func(key string) bool {
-		if !strings.HasPrefix(key, def.Name) {
+		if st.overflow || !strings.HasPrefix(key, def.Name) {
 			return false
 		}
-		for _, c := range st.chunks {
+		for _, c := range st.cookies {
 			if c.name == key {
 				return false // the first occurrence of a name wins
 			}
 		}
+		if len(st.cookies) == MaxChunks {
+			st.overflow = true
+			return false
+		}
 		return true
 	}, func(key, val string) {
-		st.chunks = append(st.chunks, chunk{key, val})
+		st.cookies = append(st.cookies, chunk{key, val})
 	})
 	return st.Value()
 }
 
-// Value reassembles the session cookie: the collected cookies sorted by the number after the
-// last '.' of their name and concatenated. "" means no session cookie.
+// Value reassembles the session cookie: the plain name's value, then the chunks <name>.0 …
+// <name>.(MaxChunks-1) in index order. "" means no session cookie, or more cookies than
+// MaxChunks.
+//
+// What a writer produces (the plain name alone, or .0 … .n-1) reads as NextAuth reads it.
+// Other names with the prefix ("<name>.01", "<name>.0x1", "<name>X", indices past the cap)
+// are NextAuth-sorted garbage, never written by NextAuth or by Chunk: they are not part of
+// the value (Clean still deletes them). Sets no writer leaves behind (a gap, the plain name
+// beside chunks) still concatenate, so they fail to decode and the session read deletes them,
+// as in NextAuth. Fixed slots instead of NextAuth's sort keep this linear.
 func (s SessionStore) Value() string {
-	switch len(s.chunks) {
-	case 0:
+	if s.overflow {
 		return ""
-	case 1:
-		return s.chunks[0].value
 	}
-	sorted := append([]chunk(nil), s.chunks...)
-	sortChunks(sorted)
+	if len(s.cookies) == 1 && s.cookies[0].name == s.def.Name {
+		return s.cookies[0].value
+	}
+	plain := ""
+	var parts [MaxChunks]string
+	n := 0
+	for _, c := range s.cookies {
+		if c.name == s.def.Name {
+			plain = c.value
+			n += len(c.value)
+		} else if i, ok := chunkIndex(c.name[len(s.def.Name):]); ok {
+			parts[i] = c.value
+			n += len(c.value)
+		}
+	}
 	var b strings.Builder
-	for _, c := range sorted {
-		b.WriteString(c.value)
+	b.Grow(n)
+	b.WriteString(plain)
+	for _, p := range parts {
+		b.WriteString(p)
 	}
 	return b.String()
 }
 
-// sortChunks orders chunks by their numeric suffix with a stable binary insertion sort,
-// the algorithm V8 uses for short arrays. NextAuth's comparator returns NaN for a name
-// without a numeric suffix (such as the plain name), and V8 treats NaN as "not less", so
-// reproducing the algorithm also reproduces where such names end up.
-func sortChunks(c []chunk) {
-	keys := make([]float64, len(c))
-	for i := range c {
-		keys[i] = chunkIndex(c[i].name)
+// chunkIndex parses the part of a cookie name after the session cookie's name: "." and a
+// chunk index in [0, MaxChunks) written in canonical decimal ("0", "7", "15"), the only form
+// Chunk and NextAuth write.
+func chunkIndex(suffix string) (int, bool) {
+	if len(suffix) < 2 || len(suffix) > 3 || suffix[0] != '.' {
+		return 0, false
 	}
-	for i := 1; i < len(c); i++ {
-		pc, pk := c[i], keys[i]
-		lo, hi := 0, i
-		for lo < hi {
-			mid := (lo + hi) / 2
-			if pk-keys[mid] < 0 { // false for NaN, as in V8
-				hi = mid
-			} else {
-				lo = mid + 1
-			}
+	digits := suffix[1:]
+	if digits[0] == '0' && len(digits) > 1 {
+		return 0, false
+	}
+	i := 0
+	for j := 0; j < len(digits); j++ {
+		c := digits[j]
+		if c < '0' || c > '9' {
+			return 0, false
 		}
-		copy(c[lo+1:i+1], c[lo:i])
-		copy(keys[lo+1:i+1], keys[lo:i])
-		c[lo], keys[lo] = pc, pk
+		i = i*10 + int(c-'0')
 	}
-}
-
-// chunkIndex is parseInt(name.split(".").pop() || "0"): NaN when the last segment does not
-// start with a number.
-func chunkIndex(name string) float64 {
-	last := name[strings.LastIndexByte(name, '.')+1:]
-	if last == "" {
-		return 0
-	}
-	return parseInt(last)
-}
-
-// parseInt is JavaScript's parseInt(s) without a radix, for the ASCII input cookie names hold:
-// leading white space, an optional sign, a "0x" prefix for hexadecimal, then the longest run
-// of digits; NaN when there are none.
-func parseInt(s string) float64 {
-	s = strings.TrimLeft(s, " \t\n\v\f\r")
-	sign := 1.0
-	if s != "" && (s[0] == '+' || s[0] == '-') {
-		if s[0] == '-' {
-			sign = -1
-		}
-		s = s[1:]
-	}
-	radix := 10.0
-	if len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
-		radix, s = 16, s[2:]
-	}
-	n, digits := 0.0, 0
-	for ; digits < len(s); digits++ {
-		d, ok := unhex(s[digits])
-		if !ok || float64(d) >= radix {
-			break
-		}
-		n = n*radix + float64(d)
-	}
-	if digits == 0 {
-		return math.NaN()
-	}
-	return sign * n
+	return i, i < MaxChunks
 }
 
 // Chunk returns the Set-Cookie list that stores value as the session cookie, in NextAuth's
@@ -205,9 +220,14 @@ func parseInt(s string) float64 {
 // Expires set. A name that is both deleted and rewritten appears once, with the new value,
 // at the deletion's position. An empty value yields only the deletions, as in NextAuth.
 //
-// value is split by bytes; session values are JWEs or opaque ids, which are ASCII.
+// value is split by bytes; session values are JWEs or opaque ids, which are ASCII. A value
+// longer than MaxSessionBytes (see Fits) is not written, since no reader would accept it
+// back: only the deletions are returned, and the caller should say why.
 func (s SessionStore) Chunk(value string, expires time.Time) []Cookie {
 	out := s.Clean()
+	if !Fits(value) {
+		return out
+	}
 	at := make(map[string]int, len(out))
 	for i, c := range out {
 		at[c.Name] = i
@@ -235,12 +255,12 @@ func (s SessionStore) Chunk(value string, expires time.Time) []Cookie {
 }
 
 // Clean returns a deletion (empty value, Max-Age=0, the definition's other options) for
-// every session cookie collected from the request, in request order.
+// every session cookie collected from the request, in request order: at most MaxChunks.
 func (s SessionStore) Clean() []Cookie {
 	opts := s.def.Options
 	opts.MaxAge = MaxAge(0)
-	out := make([]Cookie, 0, len(s.chunks)+2)
-	for _, c := range s.chunks {
+	out := make([]Cookie, 0, len(s.cookies)+2)
+	for _, c := range s.cookies {
 		out = append(out, Cookie{Name: c.name, Value: "", Options: opts})
 	}
 	return out

@@ -2,7 +2,6 @@ package cookie
 
 import (
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -97,7 +96,7 @@ func TestChunkTransitions(t *testing.T) {
 		want    []string
 	}{
 		{
-			"chunked to unchunked (spec §11.18)",
+			"chunked to unchunked (docs/wire.md §11.18)",
 			secureSession + ".0=x; " + secureSession + ".1=y",
 			small,
 			[]string{secureSession + ".0" + secureDelete, secureSession + ".1" + secureDelete, secureSession + "=" + small + secureAttrs},
@@ -184,33 +183,14 @@ func TestValueReassembles(t *testing.T) {
 		{"plain", secureSession + "=tok", "tok"},
 		{"two out of order", secureSession + ".1=BBB; " + secureSession + ".0=AAA", "AAABBB"},
 		{"twelve shuffled (10 sorts after 9)", strings.Join(shuffled, "; "), want.String()},
-		// NextAuth's comparator gives NaN for the plain name; V8's insertion sort then keeps
-		// it in front here.
+		// No writer leaves both; the plain name comes first, then the chunks by index (which
+		// is also where NextAuth's sort leaves it for this request order).
 		{"plain mixed with chunks", secureSession + "=P; " + secureSession + ".1=B; " + secureSession + ".0=A", "PAB"},
 	}
 	for _, tt := range tests {
 		if got := storeFor(tt.request).Value(); got != tt.want {
 			t.Errorf("%s: Value() = %q, want %q", tt.name, got, tt.want)
 		}
-	}
-}
-
-func TestParseInt(t *testing.T) {
-	tests := []struct {
-		in   string
-		want float64
-	}{
-		{"0", 0}, {"12", 12}, {"3abc", 3}, {" 4", 4}, {"-1", -1}, {"+2", 2}, {"0x1f", 31}, {"0X1F", 31},
-		{"session-token", math.NaN()}, {"", math.NaN()}, {"0x", math.NaN()}, {"x1", math.NaN()},
-	}
-	for _, tt := range tests {
-		got := parseInt(tt.in)
-		if got != tt.want && !(math.IsNaN(got) && math.IsNaN(tt.want)) {
-			t.Errorf("parseInt(%q) = %v, want %v", tt.in, got, tt.want)
-		}
-	}
-	if got := chunkIndex("name.session-token."); got != 0 {
-		t.Errorf(`chunkIndex with an empty last segment = %v, want 0 ("" || "0")`, got)
 	}
 }
 

@@ -23,7 +23,11 @@ var sessionValueCases = []struct {
 	{"name only inside a value", []string{"note=next-auth.session-token"}, ""},
 	{"pair without '='", []string{"junk; next-auth.session-token=ok"}, "ok"},
 	{"blanks around", []string{" next-auth.session-token \t=\t v "}, "v"},
-	{"prefix match as NextAuth does", []string{"next-auth.session-tokenX=zz"}, "zz"},
+	// NextAuth collects every name with the prefix; only the plain name and <name>.0 … .15
+	// make up a value here (others are deleted, not read).
+	{"other names with the prefix are not read", []string{"next-auth.session-tokenX=zz"}, ""},
+	{"chunk index past the cap is not read", []string{"next-auth.session-token.16=zz; next-auth.session-token=ok"}, "ok"},
+	{"repeated chunk names: the first wins", []string{"next-auth.session-token.0=A; next-auth.session-token.0=B; next-auth.session-token.1=C"}, "AC"},
 	{"plain name and chunks", []string{"next-auth.session-token=P; next-auth.session-token.0=A"}, "PA"},
 }
 

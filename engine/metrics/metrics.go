@@ -103,7 +103,7 @@ func New(generation func() *script.Generation) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route"}),
 	}
-	for _, name := range []string{"callbacks.jwt", "callbacks.session", "callbacks.signIn", "callbacks.redirect", "authorize"} {
+	for _, name := range []string{script.CallbackJWT.String(), script.CallbackSession.String(), script.CallbackSignIn.String(), script.CallbackRedirect.String(), script.NameAuthorize} {
 		m.calls.WithLabelValues(name) // present from the start, so rate() works at once
 	}
 	for _, o := range []string{"swapped", "unchanged", "failed"} {
@@ -159,7 +159,7 @@ func (m *Metrics) callSeries(callback string) *callSeries {
 // events (a fixed list in the script host too) and anything unexpected.
 func callbackLabel(name string) string {
 	switch {
-	case name == "authorize", strings.HasPrefix(name, "callbacks."), strings.HasPrefix(name, "events."):
+	case name == script.NameAuthorize, strings.HasPrefix(name, "callbacks."), strings.HasPrefix(name, "events."):
 		if len(name) <= 40 {
 			return name
 		}
@@ -224,11 +224,13 @@ func (c *generationCollector) Collect(ch chan<- prometheus.Metric) {
 // authRoutes are the /api/auth actions, the only path segments used as route labels.
 var authRoutes = map[string]bool{
 	"session": true, "csrf": true, "providers": true, "signin": true, "signout": true,
-	"callback": true, "error": true, "verify-request": true, "_log": true,
+	"callback": true, "error": true, "verify-request": true, "_log": true, "backchannel-logout": true,
 }
 
-// Route names a request's route for labels: "/api/auth/session", "/", "/healthz",
-// "/metrics", "/-/status", or "other".
+// Route is the label of a request no handler labelled (SetRoute): "/api/auth/session" and
+// the other auth actions, "/" or "other". The paths the gateway serves itself and the
+// proxied routes are labelled by whoever serves them, so an app's own /metrics forwarded
+// on a route host is that route's, never "/metrics".
 func Route(path string) string {
 	if rest, ok := strings.CutPrefix(path, "/api/auth/"); ok {
 		action, _, _ := strings.Cut(rest, "/")
@@ -237,20 +239,41 @@ func Route(path string) string {
 		}
 		return "/api/auth/other"
 	}
-	switch path {
-	case "/", "/healthz", "/metrics", "/-/status":
+	if path == "/" {
 		return path
 	}
 	return "other"
 }
 
-// Middleware counts and times every request by route.
+// SetRoute labels the request whose response w writes with route, from inside Middleware:
+// the handler that knows what it is serving says so. The label set must stay bounded: fixed
+// names and configured route names only. A w that Middleware did not wrap is left alone.
+func SetRoute(w http.ResponseWriter, route string) {
+	for {
+		switch x := w.(type) {
+		case *statusWriter:
+			x.route = route
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
+	}
+}
+
+// Middleware counts and times every request by route: the label a handler set with
+// SetRoute, else Route of the path.
 func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		hs := m.httpSeries(httpKey{Route(r.URL.Path), methodLabel(r.Method), sw.code})
+		route := sw.route
+		if route == "" {
+			route = Route(r.URL.Path)
+		}
+		hs := m.httpSeries(httpKey{route, methodLabel(r.Method), sw.code})
 		hs.requests.Inc()
 		hs.duration.Observe(time.Since(start).Seconds())
 	})
@@ -280,6 +303,7 @@ type statusWriter struct {
 	http.ResponseWriter
 	code    int
 	written bool
+	route   string // set by SetRoute
 }
 
 func (w *statusWriter) WriteHeader(code int) {

@@ -22,7 +22,8 @@ func TestRoute(t *testing.T) {
 		{"/api/auth/../../etc", "/api/auth/other"},
 		{"/api/auth/x9f8s7", "/api/auth/other"},
 		{"/", "/"},
-		{"/healthz", "/healthz"},
+		{"/healthz", "other"}, // the gateway's own /healthz is labelled by its handler
+		{"/metrics", "other"},
 		{"/anything/else", "other"},
 	} {
 		if got := Route(tc.path); got != tc.want {
@@ -30,6 +31,31 @@ func TestRoute(t *testing.T) {
 		}
 	}
 }
+
+// TestSetRoute: a label a handler sets wins over the path's, through wrappers that unwrap.
+func TestSetRoute(t *testing.T) {
+	m := New(func() *script.Generation { return nil })
+	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetRoute(wrapped{w}, "route:app")
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if want := `callgate_http_requests_total{code="418",method="GET",route="route:app"} 1`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("metrics: want %s, got\n%s", want, rec.Body)
+	}
+	if strings.Contains(rec.Body.String(), `route="/metrics"`) {
+		t.Errorf("metrics: a forwarded /metrics is labelled by its path:\n%s", rec.Body)
+	}
+	SetRoute(httptest.NewRecorder(), "x") // not wrapped by Middleware: nothing happens
+}
+
+// wrapped is a ResponseWriter wrapper of the kind handlers add between Middleware and
+// SetRoute.
+type wrapped struct{ http.ResponseWriter }
+
+func (w wrapped) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // TestExposition: a real generation reports calls, errors and timeouts through the
 // observer; the middleware counts requests by route; /metrics shows them.
@@ -54,7 +80,7 @@ export default {
 	}
 	defer gen.Close()
 	for _, tok := range []map[string]any{{}, {}, {"boom": true}, {"loop": true}} {
-		_, _ = gen.Call(context.Background(), "callbacks.jwt", map[string]any{"token": tok})
+		_, _ = gen.JWT(context.Background(), script.JWTArgs{Token: tok})
 	}
 	m.ReloadDone("swapped", 20*time.Millisecond)
 	m.ReloadDone("failed", 5*time.Millisecond)

@@ -2,6 +2,10 @@ package proxy_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,9 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/callgate/callgate/config"
 	"github.com/callgate/callgate/engine"
 	"github.com/callgate/callgate/engine/assertion"
+	"github.com/callgate/callgate/engine/bearer"
 	"github.com/callgate/callgate/engine/proxy"
 	"github.com/callgate/callgate/engine/script"
 	"github.com/callgate/callgate/engine/token"
@@ -26,6 +34,43 @@ type benchProxy struct {
 	handler  http.Handler
 	cookie   string
 	upstream string
+	// bearer is an identity provider's JWT access token that route "api" accepts.
+	bearer string
+}
+
+// benchIssuer is an OpenID Connect provider on loopback: its discovery document and the
+// JWKS of the ES256 key it signs access tokens with.
+func benchIssuer(b *testing.B) (issuer string, sign func(claims jwt.MapClaims) string) {
+	b.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	b.Cleanup(srv.Close)
+	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q,"authorization_endpoint":%q,"token_endpoint":%q,"id_token_signing_alg_values_supported":["ES256"]}`,
+			srv.URL, srv.URL+"/jwks", srv.URL+"/authorize", srv.URL+"/token")
+	})
+	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jwks)
+	})
+	return srv.URL, func(claims jwt.MapClaims) string {
+		t := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+		t.Header["kid"] = "k1"
+		s, err := t.SignedString(key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
 }
 
 func newBenchProxy(b *testing.B, scriptsDir string) *benchProxy {
@@ -58,10 +103,18 @@ func newBenchProxy(b *testing.B, scriptsDir string) *benchProxy {
 	if err != nil {
 		b.Fatal(err)
 	}
+	issuer, sign := benchIssuer(b)
+	idp, err := bearer.New(bearer.Options{ID: "idp", Issuer: issuer, Audience: []string{"api"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	accessToken := sign(jwt.MapClaims{"iss": issuer, "aud": "api", "sub": "service-a", "scope": "read",
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
 	var cfg config.Config
 	cfg.Routes = []config.Route{
 		{Name: "app", Path: "/", Upstream: up.URL},
 		{Name: "plain", Path: "/plain", Upstream: up.URL, Assertion: new(false)},
+		{Name: "api", Path: "/api", Upstream: up.URL, Bearer: []string{"idp"}},
 	}
 	cfg.Proxy.TrustedProxies = []string{"127.0.0.1"}
 	cfg.ApplyDefaults()
@@ -73,25 +126,31 @@ func newBenchProxy(b *testing.B, scriptsDir string) *benchProxy {
 	}
 	p, err := proxy.New(proxy.Options{
 		Origin: origin.String(), SignInURL: origin.String() + "/api/auth/signin",
-		Sessions: func(r *http.Request) (proxy.Session, error) {
-			s, err := eng.SessionFromRequest(r)
+		Sessions: func(r *http.Request) (proxy.Session, []string, error) {
+			s, setCookie, err := eng.ProxySession(r)
 			if s == nil || err != nil {
-				return nil, err
+				return nil, setCookie, err
 			}
-			return s, nil
+			return s, setCookie, nil
 		},
-		Generation: eng.Generation, Routes: cfg.Routes, Proxy: cfg.Proxy, Identity: cfg.Identity,
-		Assertion: signer, JWKS: signer, Gateway: eng.Handler(), GatewayPaths: []string{"/api/auth/"},
+		BearerProviders: []*bearer.Provider{idp},
+		Generation:      eng.Generation, Routes: cfg.Routes, Proxy: cfg.Proxy, Identity: cfg.Identity,
+		Assertion: signer, Gateway: eng.Handler(),
+		GatewayPaths: []proxy.GatewayPath{
+			{Path: "/api/auth/"},
+			{Path: proxy.ForwardAuthPath, Handler: (*proxy.Proxy).ForwardAuth},
+			{Path: proxy.JWKSPath, Handler: func(*proxy.Proxy) http.Handler { return signer }},
+		},
 		GatewayCookiePrefixes: []string{"next-auth."}, Logger: logger,
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &benchProxy{handler: p, cookie: "next-auth.session-token=" + jwe, upstream: up.URL}
+	return &benchProxy{handler: p, cookie: "next-auth.session-token=" + jwe, upstream: up.URL, bearer: accessToken}
 }
 
 // run drives h with parallel requests shaped like a browser's, each answered in full.
-func runBench(b *testing.B, h http.Handler, target, cookie string) {
+func runBench(b *testing.B, h http.Handler, target, cookie string, extra ...string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -102,6 +161,9 @@ func runBench(b *testing.B, h http.Handler, target, cookie string) {
 			req.Header.Set("User-Agent", "bench")
 			if cookie != "" {
 				req.Header.Set("Cookie", cookie+"; theme=dark")
+			}
+			for i := 0; i+1 < len(extra); i += 2 {
+				req.Header.Set(extra[i], extra[i+1])
 			}
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
@@ -128,11 +190,19 @@ func BenchmarkProxy(b *testing.B) {
 	b.Run("session+assertion", func(b *testing.B) { runBench(b, plain.handler, "http://gateway.test/", plain.cookie) })
 	b.Run("session+authorized", func(b *testing.B) { runBench(b, authz.handler, "http://gateway.test/plain", authz.cookie) })
 	b.Run("session+authorized+assertion", func(b *testing.B) { runBench(b, authz.handler, "http://gateway.test/", authz.cookie) })
-	// Forward-auth has no upstream leg: what is left is the gateway's own decision.
+	// A provider's JWT access token on a route that accepts it, next to the session cookie
+	// on the same route: both with the assertion.
+	b.Run("api-session-cookie+assertion", func(b *testing.B) { runBench(b, plain.handler, "http://gateway.test/api/x", plain.cookie) })
+	b.Run("api-bearer-jwt+assertion", func(b *testing.B) {
+		runBench(b, plain.handler, "http://gateway.test/api/x", "", "Authorization", "Bearer "+plain.bearer)
+	})
+	// Forward-auth has no upstream leg: what is left is the gateway's own decision, for the
+	// original request a trusted proxy (Traefik) describes.
+	described := []string{"X-Forwarded-Method", "GET", "X-Forwarded-Proto", "http", "X-Forwarded-Host", "app.test", "X-Forwarded-Uri", "/plain/page?x=1"}
 	b.Run("forward-auth", func(b *testing.B) {
-		runBench(b, plain.handler, "http://gateway.test/_callgate/forward-auth", plain.cookie)
+		runBench(b, plain.handler, "http://gateway.test/_callgate/forward-auth", plain.cookie, described...)
 	})
 	b.Run("forward-auth+authorized", func(b *testing.B) {
-		runBench(b, authz.handler, "http://gateway.test/_callgate/forward-auth", authz.cookie)
+		runBench(b, authz.handler, "http://gateway.test/_callgate/forward-auth", authz.cookie, described...)
 	})
 }

@@ -41,6 +41,7 @@ export default {
         sameHeaders: request.headers === request.headers,
         token: token === null ? null : token.sub,
         auth: auth === null ? null : auth.user.name,
+        via: request.auth === null ? null : Object.entries(request.auth).map(([k, v]) => k + "=" + v).join(","),
       };
       request.headers.accept = "changed";
       request.path = "/elsewhere";
@@ -75,7 +76,7 @@ export default {
 	// The URL and the client address are worked out from the request when read.
 	v := &view{method: "GET", path: "/a", rawQuery: r.URL.RawQuery, header: header, route: "app", r: r, rt: &route{}, p: p}
 	common := map[string]any{
-		"args": "auth,request,token", "keys": "headers,ip,method,path,query,route,url",
+		"args": "auth,request,token", "keys": "auth,headers,ip,method,path,query,route,url",
 		"method": "GET", "url": "https://gw.test/a?q=1&q=2&other=x", "path": "/a", "ip": "198.51.100.7", "route": "app",
 		"accept": "text/html", "upper": true, "missing": true, "forwarded": "198.51.100.7, 10.0.0.2",
 		"headerNames": "accept,user-agent,x-forwarded-for", "q": "1", "other": "x", "json": "test", "sameHeaders": true,
@@ -84,19 +85,25 @@ export default {
 	tests := []struct {
 		name        string
 		token, auth script.Object
+		via         *authInfo
 		wantToken   any
 		wantAuth    any
+		wantVia     any
 	}{
-		{"signed out", nil, nil, nil, nil},
-		{"signed in", script.Shared{"sub": "u1"}, script.Shared{"user": map[string]any{"name": "Jatin"}}, "u1", "Jatin"},
+		{"signed out", nil, nil, nil, nil, nil, nil},
+		{"signed in", script.Shared{"sub": "u1"}, script.Shared{"user": map[string]any{"name": "Jatin"}}, cookieAuth, "u1", "Jatin", "method=cookie,type=session"},
+		{"a session bearer", script.Shared{"sub": "u1"}, script.Shared{"user": map[string]any{"name": "Jatin"}}, sessionBearerAuth, "u1", "Jatin", "method=bearer,type=session"},
+		{"a provider's token", script.Shared{"sub": "u1"}, nil, &authInfo{method: "bearer", kind: "jwt", provider: "idp"}, "u1", nil, "method=bearer,type=jwt,provider=idp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := gen.CallObject(context.Background(), "callbacks.authorized", &authorizedArg{token: tt.token, auth: tt.auth, request: *v})
+			rv := *v
+			rv.auth = tt.via
+			got, err := gen.Authorized(context.Background(), &authorizedArg{token: tt.token, auth: tt.auth, request: rv})
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := map[string]any{"token": tt.wantToken, "auth": tt.wantAuth}
+			want := map[string]any{"token": tt.wantToken, "auth": tt.wantAuth, "via": tt.wantVia}
 			for k, x := range common {
 				want[k] = x
 			}
@@ -159,7 +166,7 @@ func BenchmarkAuthorizedCall(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			arg := &authorizedArg{token: token, request: view{method: "GET", path: "/plain", header: header, route: "app", url: "http://gw.test/plain", ip: "127.0.0.1"}}
-			res, err := gen.CallObject(context.Background(), "callbacks.authorized", arg)
+			res, err := gen.Authorized(context.Background(), arg)
 			if err != nil || res != true {
 				b.Fatalf("got %v, %v", res, err)
 			}

@@ -54,6 +54,9 @@ const (
 	Swapped   Outcome = "swapped"
 	Unchanged Outcome = "unchanged"
 	Failed    Outcome = "failed"
+	// Superseded is a build the directory changed under: neither swapped nor reported,
+	// since it may have read a file half-written; the change's own events reload again.
+	Superseded Outcome = "superseded"
 )
 
 // Options configure a Reloader.
@@ -69,7 +72,11 @@ type Options struct {
 	// generation; a failing test refuses it.
 	TestOnReload bool
 	// Debounce is how long the directory must be quiet after an event before a reload;
-	// 0 means 50 ms.
+	// 0 means 10 ms. An editor's save (write a temporary file, rename it over the old one)
+	// is a burst well under a millisecond long, and ends with the file complete: after a
+	// file is created (renamed into place) a fifth of Debounce is enough (quiet). A build
+	// that read a file still being written is caught by the content hash taken again after
+	// it (Superseded).
 	Debounce time.Duration
 	// Rescan is the period of the safety-net scan when watching; 0 means 2 s, negative
 	// turns it off.
@@ -81,6 +88,10 @@ type Options struct {
 	// Checks, when set, adds other components' health to /-/status under "checks" (for
 	// example the store's state); it must answer quickly.
 	Checks func(ctx context.Context) map[string]any
+	// PublicChecks is Checks for RedactedStatusHandler: the same health without details an
+	// anonymous client must not read (a store's error text names hosts and users). nil shows
+	// no checks there.
+	PublicChecks func(ctx context.Context) map[string]any
 }
 
 // ErrorInfo is a refused reload, in the user's own terms.
@@ -114,6 +125,9 @@ type Reloader struct {
 	run sync.Mutex // one attempt at a time
 	// Guarded by run:
 	dirHash string
+	// built, when set (tests), runs once a build is ready, before the directory is hashed
+	// again.
+	built func()
 
 	mu       sync.Mutex
 	reloads  int
@@ -133,7 +147,7 @@ func New(o Options) (*Reloader, error) {
 		return nil, fmt.Errorf("reload: scripts directory: %w", err)
 	}
 	if o.Debounce <= 0 {
-		o.Debounce = 50 * time.Millisecond
+		o.Debounce = 10 * time.Millisecond
 	}
 	if o.Rescan == 0 {
 		o.Rescan = 2 * time.Second
@@ -163,12 +177,20 @@ func (r *Reloader) Status() Status {
 // even when the directory looks unchanged (an operator asked for it), but swaps only when
 // the bundle differs from the live one. A refused generation is returned as the error.
 func (r *Reloader) Reload(ctx context.Context) (Outcome, error) {
-	return r.attempt(ctx, true)
+	return r.attempt(ctx, true, time.Time{})
+}
+
+// phases is where the time of one attempt went, for its log line: from the first file
+// event of the burst to the attempt (the debounce), the build of the generation (bundle,
+// compile, first runtime, validation) and the self-tests.
+type phases struct {
+	wait, load, tests time.Duration
 }
 
 // attempt is one reload. Without force, a directory whose content hash has not changed
-// since the last attempt is left alone.
-func (r *Reloader) attempt(ctx context.Context, force bool) (Outcome, error) {
+// since the last attempt is left alone. since is when the first file event of the burst
+// arrived (zero when no event started the attempt).
+func (r *Reloader) attempt(ctx context.Context, force bool, since time.Time) (Outcome, error) {
 	r.run.Lock()
 	defer r.run.Unlock()
 	start := time.Now()
@@ -176,10 +198,28 @@ func (r *Reloader) attempt(ctx context.Context, force bool) (Outcome, error) {
 	if !force && herr == nil && h == r.dirHash {
 		return Unchanged, nil
 	}
+	prev := r.dirHash
 	// Remember the hash even when the build fails, so a broken file is reported once, not
 	// on every rescan; the next change tries again.
 	r.dirHash = h
-	outcome, err := r.build(ctx)
+	var ph phases
+	if !since.IsZero() {
+		ph.wait = start.Sub(since)
+	}
+	outcome, err := r.build(ctx, &ph, func() bool {
+		if r.built != nil {
+			r.built()
+		}
+		now, err := hashDir(r.dir)
+		if err != nil || herr != nil || now == h {
+			return false
+		}
+		if force {
+			return false // an operator's reload has no file event to follow it: it stands
+		}
+		r.dirHash = prev // the next attempt compares with what the live generation came from
+		return true
+	})
 	d := time.Since(start)
 	if r.o.Recorder != nil {
 		r.o.Recorder.ReloadDone(string(outcome), d)
@@ -195,30 +235,81 @@ func (r *Reloader) attempt(ctx context.Context, force bool) (Outcome, error) {
 	}
 	r.mu.Unlock()
 	switch outcome {
+	case Superseded:
+		r.log.DebugContext(ctx, "scripts changed during the reload; reloading again", "wait", ph.wait.String(), "duration", d.String())
 	case Swapped:
 		g := r.o.Target.Generation()
-		r.log.InfoContext(ctx, "scripts reloaded", "generation", g.Hash()[:12], "duration", d.String())
+		attrs := []any{"generation", g.Hash()[:12], "duration", d.String(), "load", ph.load.String()}
+		if r.o.TestOnReload {
+			attrs = append(attrs, "tests", ph.tests.String())
+		}
+		if !since.IsZero() {
+			// The debounce is not part of duration (the reload's own work); save→live is
+			// wait + duration.
+			attrs = append(attrs, "wait", ph.wait.String())
+		}
+		r.log.InfoContext(ctx, "scripts reloaded", attrs...)
 	case Failed:
 		r.logFailure(ctx, err)
 	}
 	return outcome, err
 }
 
-func (r *Reloader) build(ctx context.Context) (Outcome, error) {
+// build builds, tests and swaps in a generation. changed reports, once the generation is
+// ready, whether the directory changed since the attempt hashed it: the build may then
+// have read a file half-written (an editor writing in place, a slow copy) and stands for
+// no version anyone saved, so it is dropped, failed or not.
+func (r *Reloader) build(ctx context.Context, ph *phases, changed func() bool) (Outcome, error) {
+	// The self-tests bundle and run the directory on their own, so they run beside the
+	// build instead of after it: on a gateway with a core to spare, save→live is the
+	// longer of the two instead of their sum. Their verdict is only read once the build has
+	// succeeded, so a broken config is reported as such, not as the tests it breaks.
+	var tests chan error
+	tctx, cancelTests := context.WithCancel(ctx)
+	defer cancelTests()
+	if r.o.TestOnReload {
+		tests = make(chan error, 1)
+		go func() {
+			t0 := time.Now()
+			err := runTests(tctx, r.o.Script)
+			ph.tests = time.Since(t0)
+			tests <- err
+		}()
+	}
+	// testsFailed waits for the tests, unless the build has made them moot (cancel).
+	testsFailed := func(cancel bool) error {
+		if tests == nil {
+			return nil
+		}
+		if cancel {
+			cancelTests()
+		}
+		return <-tests
+	}
+	t0 := time.Now()
 	gen, err := script.Load(ctx, r.o.Script)
+	ph.load = time.Since(t0)
 	if err != nil {
+		_ = testsFailed(true)
+		if changed() {
+			return Superseded, nil
+		}
 		return Failed, err
 	}
 	live := r.o.Target.Generation()
 	if gen.Hash() == live.Hash() {
+		_ = testsFailed(true)
 		gen.Close()
 		return Unchanged, nil
 	}
-	if r.o.TestOnReload {
-		if err := runTests(ctx, r.o.Script); err != nil {
-			gen.Close()
-			return Failed, err
-		}
+	err = testsFailed(false)
+	if changed() {
+		gen.Close()
+		return Superseded, nil
+	}
+	if err != nil {
+		gen.Close()
+		return Failed, err
 	}
 	r.o.Target.SetGeneration(gen)
 	// Requests that started on the old generation finish on it; it releases its runtimes
@@ -331,6 +422,7 @@ func (r *Reloader) Run(ctx context.Context) error {
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	defer debounce.Stop()
+	var burst time.Time // the first event since the last attempt
 	for {
 		select {
 		case <-ctx.Done():
@@ -343,7 +435,10 @@ func (r *Reloader) Run(ctx context.Context) error {
 			if ev.Op == fsnotify.Chmod {
 				continue // touch, chmod: content did not change
 			}
-			debounce.Reset(r.o.Debounce)
+			if burst.IsZero() {
+				burst = time.Now()
+			}
+			debounce.Reset(r.quiet(ev))
 		case err, ok := <-errs:
 			if !ok {
 				errs = nil
@@ -351,17 +446,32 @@ func (r *Reloader) Run(ctx context.Context) error {
 			}
 			r.log.WarnContext(ctx, "file watcher error", "error", err.Error())
 		case <-debounce.C:
-			_, _ = r.attempt(ctx, false)
+			since := burst
+			burst = time.Time{}
+			_, _ = r.attempt(ctx, false, since)
 			if w != nil {
 				r.syncWatches(w)
 			}
 		case <-rescan:
-			_, _ = r.attempt(ctx, false)
+			_, _ = r.attempt(ctx, false, time.Time{})
 			if w != nil {
 				r.syncWatches(w)
 			}
 		}
 	}
+}
+
+// quiet is how long the directory must stay quiet after ev before a reload. A name
+// created is most often a file renamed into place, the last step of an editor's atomic
+// save (write a temporary file, rename it over the old one), complete the moment it
+// appears: a fifth of the debounce is enough to gather what else the same save does. A
+// file created empty is written next, and that write waits the full debounce again; so
+// does every other event, since a file written in place may be written in several steps.
+func (r *Reloader) quiet(ev fsnotify.Event) time.Duration {
+	if ev.Op == fsnotify.Create {
+		return r.o.Debounce / 5
+	}
+	return r.o.Debounce
 }
 
 // syncWatches watches the directory and every visible subdirectory (symlinks followed),

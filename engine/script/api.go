@@ -15,6 +15,13 @@ var Undefined = undefinedValue{}
 
 type undefinedValue struct{}
 
+// Null, used as a typed argument's value (JWTArgs.Session, SessionArgs.NewSession), makes
+// the key present with the value null, where a Go nil leaves the key out (or passes
+// undefined). In an argument map a nil value is null already.
+var Null = nullValue{}
+
+type nullValue struct{}
+
 // Options say where a generation comes from and what its scripts may reach.
 type Options struct {
 	// Dir is the scripts directory. Imports are confined to it.
@@ -28,9 +35,17 @@ type Options struct {
 	Users store.Users
 	// Logger receives console.* output (tagged with the callback name) and script errors.
 	Logger *slog.Logger
-	// PoolSize bounds how many runtimes exist at once; 0 means GOMAXPROCS*2.
+	// PoolSize bounds the runtimes of the callbacks that run on the request path
+	// (authorized, session, jwt on session reads, redirect, events.session); 0 means
+	// GOMAXPROCS*2.
 	PoolSize int
-	// Timeouts is the per-call deadline; a name missing from PerCallback uses Default.
+	// SignInPoolSize bounds the runtimes of the sign-in callbacks (authorize, profile,
+	// signIn, jwt as a sign-in makes the token, the other events), apart from PoolSize's so
+	// that a burst of sign-ins cannot stall the request path; 0 means half of PoolSize, at
+	// least 1.
+	SignInPoolSize int
+	// Timeouts is the per-call deadline; a name missing from PerCallback uses Default. No
+	// deadline is longer than regexp2's match timeout, 30 s (regexp.go says why).
 	Timeouts Timeouts
 	// MaxCallStackSize bounds JS recursion; 0 means 1000.
 	MaxCallStackSize int
@@ -108,6 +123,10 @@ type SessionOptions struct {
 	Strategy  string        // "jwt" (default) or "database"
 	MaxAge    time.Duration // default 30 days
 	UpdateAge time.Duration // default 24 hours
+	// AbsoluteMaxAge bounds a session from its sign-in, however often it is renewed; 0
+	// (the default, NextAuth's behaviour) means no bound: a session lives as long as it is
+	// used within MaxAge.
+	AbsoluteMaxAge time.Duration
 }
 
 // JWTOptions mirrors NextAuth's `jwt`.

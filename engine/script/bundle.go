@@ -48,7 +48,8 @@ export default s;
 	"callgate/test": testModuleSource,
 }
 
-// builtinList is the sorted list of builtinModules, for error messages.
+// builtinList names builtinModules and the provider modules of engine/oauth/presets, for
+// error messages.
 const builtinList = `"callgate/providers/credentials", "callgate/providers/oauth", "callgate/providers/oidc", "callgate/providers/<preset>" (github, google, azure-ad, microsoft-entra-id, gitlab, keycloak, auth0), "bcryptjs", "callgate/store", "callgate/test" (tests only)`
 
 // goSupported lowers what goja cannot run. goja has classes (with private members and static

@@ -3,14 +3,10 @@ package script
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"reflect"
 	"regexp"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,103 +15,119 @@ import (
 	"github.com/dop251/goja"
 )
 
-// Authorize runs the authorize function of the credentials provider providerID. It returns
-// nil, nil when authorize returned null, undefined or false.
-func (g *Generation) Authorize(ctx context.Context, providerID string, credentials, req map[string]any) (user map[string]any, err error) {
-	const name = "authorize"
-	defer recoverInto(name, &err)
-	fnName := "authorize:" + providerID
-	if !g.has[fnName] {
-		return nil, &Error{Callback: name, Kind: KindInternal, Message: fmt.Sprintf("no credentials provider %q with an authorize function", providerID)}
-	}
-	res, err := g.invoke(ctx, name, fnName, func(v *vm) []goja.Value {
-		return []goja.Value{v.toJS(credentials), v.toJS(req)}
-	}, func(v *vm, val goja.Value) (any, error) {
-		if isNullish(val) || val.StrictEquals(v.rt.ToValue(false)) {
-			return nil, nil
-		}
-		out, err := v.exportJSON(val)
-		if err != nil {
-			return nil, err
-		}
-		if _, ok := out.(map[string]any); !ok {
-			return nil, invalidResult(name, "an object, null or false", v.typeOf(val))
-		}
-		return out, nil
-	})
-	if err != nil || res == nil {
-		return nil, err
-	}
-	return res.(map[string]any), nil
-}
-
-// Call runs a callback ("callbacks.jwt", "callbacks.session", ...) with one argument object
+// Call runs a callback by its full name ("callbacks.jwt", ...) with one argument object
 // and returns its result, JSON-shaped. A callback the script does not define is an error:
 // the engine applies NextAuth's default instead of calling.
 //
 // The argument object reaches the script as an Object (see Shared): a property is converted
 // when the script first reads it, so the callback pays only for what it uses.
+//
+// Deprecated: use the typed calls (JWT, Session, SignIn, Redirect, Authorized), whose names
+// the compiler checks. Call remains for tests and for the engine files that have not moved
+// to them yet.
 func (g *Generation) Call(ctx context.Context, name string, arg map[string]any) (result any, err error) {
 	return g.CallObject(ctx, name, Shared(arg))
 }
 
 // CallObject is Call with an argument object whose properties the host computes on read.
+//
+// Deprecated: use the typed calls, as for Call.
 func (g *Generation) CallObject(ctx context.Context, name string, arg Object) (result any, err error) {
 	defer recoverInto(name, &err)
 	if !strings.HasPrefix(name, "callbacks.") || !g.has[name] {
-		return nil, &Error{Callback: name, Kind: KindInternal, Message: "the script does not define " + name}
+		return nil, notDefined(name)
 	}
-	return g.invoke(ctx, name, name, func(v *vm) []goja.Value {
-		return []goja.Value{v.toJS(arg)}
-	}, func(v *vm, val goja.Value) (any, error) {
-		switch name {
-		case "callbacks.jwt":
-			if isNullish(val) {
-				return nil, nil
-			}
-			return v.exportObject(name, val, "an object, null or undefined")
-		case "callbacks.session":
-			return v.exportObject(name, val, "an object")
-		case "callbacks.redirect":
-			if s, ok := val.Export().(string); ok && !isObject(val) {
-				return s, nil
-			}
-			return nil, invalidResult(name, "a string", v.typeOf(val))
-		}
-		if isNullish(val) {
-			return nil, nil
-		}
-		return v.exportJSON(val)
-	})
+	return g.invoke(ctx, laneOf(name, arg), name, name, arg, nil, objectArgs, callbackResult)
 }
 
-// Event runs an event handler ("events.signIn", ...). Its result is ignored.
+// objectArgs and the *Result functions are plain functions of their arguments, so a call
+// on the request path allocates no closure to hand to the runtime's goroutine.
+func objectArgs(v *vm, arg Object) []goja.Value { return []goja.Value{v.toJS(arg)} }
+
+// callbackResult checks a result of the raw API with the typed calls' own checks.
+func callbackResult(v *vm, name string, val goja.Value) (any, error) {
+	switch name {
+	case CallbackJWT.String(), CallbackSession.String():
+		// The typed calls return JSON; the raw API has always returned maps.
+		check := sessionResult
+		if name == CallbackJWT.String() {
+			check = jwtResult
+		}
+		res, err := check(v, name, val)
+		if j, ok := res.(JSON); ok && err == nil {
+			return j.Map()
+		}
+		return res, err
+	case CallbackRedirect.String():
+		return redirectResult(v, name, val)
+	}
+	return anyResult(v, name, val)
+}
+
+// Event runs an event handler by its full name ("events.signIn", ...). Its result is
+// ignored.
+//
+// Deprecated: use Emit, whose event names the compiler checks.
 func (g *Generation) Event(ctx context.Context, name string, arg map[string]any) (err error) {
 	defer recoverInto(name, &err)
 	if !strings.HasPrefix(name, "events.") || !g.has[name] {
-		return &Error{Callback: name, Kind: KindInternal, Message: "the script does not define " + name}
+		return notDefined(name)
 	}
-	_, err = g.invoke(ctx, name, name, func(v *vm) []goja.Value {
-		return []goja.Value{v.toJS(Shared(arg))}
-	}, func(*vm, goja.Value) (any, error) { return nil, nil })
+	_, err = g.invoke(ctx, laneOf(name, nil), name, name, Shared(arg), nil, objectArgs, ignoreResult)
 	return err
 }
 
-// invoke takes a runtime, calls fnName with the arguments args builds (inside the runtime),
-// settles the result and hands it to use. The runtime goes back to the pool only after a
-// clean call. Even a plain throw discards it: the script may have changed module or global
-// state half-way, and a fresh runtime costs about 0.4 ms against about 20 µs for a call, a
-// price paid only on failures.
-func (g *Generation) invoke(ctx context.Context, name, fnName string, args func(*vm) []goja.Value, use func(*vm, goja.Value) (any, error)) (result any, err error) {
+// invoke takes a runtime of lane l, calls fnName with the arguments args builds from the
+// argument object (inside the runtime), settles the result and hands it to use. The
+// argument object is arg, or, when stage is set, what stage returns: the typed calls copy
+// their argument struct into the runtime (vm.staged) and pass a pointer to that copy, so a
+// typed call allocates nothing for its argument where the caller's struct would otherwise
+// escape to the heap.
+//
+// The runtime goes back to the pool after a clean call, and after a call that ended with an
+// ordinary JavaScript exception (KindThrown): the intrinsics and the global object are
+// frozen (freeze.go), so all a throw can leave behind is the script's own module state,
+// which is the script's business on success too (docs/callbacks.md). Creating a runtime
+// costs about a millisecond, so discarding it on every throw would let anyone who can make
+// a script throw charge a millisecond per request. A runtime whose call was interrupted
+// (deadline, cancellation, heap guard, shutdown), panicked, overflowed its stack or failed
+// in the host is discarded (run sets broken), and a call that does not stop when
+// interrupted is answered with the deadline error and its runtime abandoned (pool.go).
+func (g *Generation) invoke(ctx context.Context, l lane, name, fnName string, arg Object, stage func(*vm) Object, args func(*vm, Object) []goja.Value, use func(v *vm, name string, val goja.Value) (any, error)) (result any, err error) {
 	start := time.Now() // one clock read for the metrics and the deadline: they are per call
 	if g.observer != nil {
 		defer func() { g.observer.ObserveCall(name, time.Since(start), err) }()
 	}
+	err = g.onRuntime(ctx, l, name, start, func(v *vm, got time.Time) (bool, error) {
+		if stage != nil {
+			arg = stage(v)
+		}
+		abandoned, err := v.exec(job{ctx: ctx, name: name, start: got, timeout: g.timeout(name), fnName: fnName, arg: arg, args: args, result: use})
+		if !abandoned { // an abandoned runtime's goroutine may still write it
+			result = v.out
+		}
+		return abandoned, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return result, nil
+}
+
+// onRuntime takes a runtime of lane l for one operation (name is its callback, for
+// errors), runs the operation's calls on it, and gives it back. got is when the runtime
+// was at hand, from which the calls' deadlines count (start, when an idle one was). calls
+// reads what it needs of the runtime (v.out, v.staged) before it returns, and only when no
+// call was abandoned: an abandoned runtime's goroutine may still be writing them, and the
+// runtime is then the pool's business, not given back. A runtime given back is cleared,
+// so that it keeps none of the caller's values alive.
+func (g *Generation) onRuntime(ctx context.Context, l lane, name string, start time.Time, calls func(v *vm, got time.Time) (abandoned bool, err error)) error {
 	if !g.Acquire() {
-		return nil, &Error{Callback: name, Kind: KindInternal, Message: "no runtime", Err: errClosed}
+		return &Error{Callback: name, Kind: KindInternal, Message: "no runtime", Err: errClosed}
 	}
 	defer g.Release()
-	v, got, err := g.pool.acquire(ctx, g)
+	p := g.pools[l]
+	v, got, err := p.acquire(ctx, g)
 	if got.IsZero() {
 		got = start // an idle runtime was at hand
 	}
@@ -124,24 +136,16 @@ func (g *Generation) invoke(ctx context.Context, name, fnName string, args func(
 		if errors.As(err, &se) {
 			se.Callback = name
 		}
-		return nil, err
-	}
-	clean := false
-	defer func() { g.pool.release(v, clean) }()
-	var out any
-	err = v.run(ctx, name, got, g.timeout(name), func() (goja.Value, error) {
-		b := v.fns[fnName]
-		return b.fn(b.this, args(v)...)
-	}, func(val goja.Value) error {
-		var err error
-		out, err = use(v, val)
 		return err
-	})
-	if err != nil {
-		return nil, err
 	}
-	clean = !v.broken
-	return out, nil
+	abandoned, err := calls(v, got)
+	if abandoned {
+		return err
+	}
+	v.staged = stagedArgs{}
+	v.out = nil
+	p.release(v, !v.broken)
+	return err
 }
 
 // recoverInto turns a panic escaping an entry point into a KindInternal error.
@@ -230,7 +234,7 @@ func (l *eventLoop) close() {
 // just as the call finishes, and the runtime may then carry it into its next call, so a
 // runtime that was interrupted is discarded.
 func (v *vm) run(ctx context.Context, name string, start time.Time, timeout time.Duration, f func() (goja.Value, error), use func(goja.Value) error) (err error) {
-	c := &callState{parent: ctx, deadline: start.Add(timeout), name: name}
+	c := &callState{v: v, parent: ctx, deadline: start.Add(timeout), name: name}
 	if err := ctx.Err(); err != nil {
 		v.broken = true
 		return v.timeoutError(err, name)
@@ -239,9 +243,14 @@ func (v *vm) run(ctx context.Context, name string, start time.Time, timeout time
 	v.watchdog.watch(c, start)
 	defer func() {
 		// The watchdog (and through it the HeapGuard) lets go of the call before the verdict.
-		if v.watchdog.release() {
+		fired, abandoned := v.watchdog.release()
+		if fired {
 			// An interrupt fired (or is firing): the runtime may carry it into its next call.
 			v.broken = true
+		}
+		if abandoned {
+			// The caller has been answered already; whatever this call returns is dropped.
+			v.broken, v.abandoned = true, true
 		}
 		if c.cancel != nil {
 			c.cancel()
@@ -254,7 +263,7 @@ func (v *vm) run(ctx context.Context, name string, start time.Time, timeout time
 			v.broken = true
 			err = &Error{Callback: name, Kind: KindInternal, Message: fmt.Sprintf("host panic: %v", r), Stack: string(debug.Stack())}
 		}
-		if err != nil {
+		if err != nil && !plainThrow(err) {
 			v.broken = true
 		}
 	}()
@@ -264,15 +273,16 @@ func (v *vm) run(ctx context.Context, name string, start time.Time, timeout time
 	}
 	var promise *goja.Promise
 	if o, ok := val.(*goja.Object); ok {
-		if o.ClassName() == "Promise" {
-			promise, _ = o.Export().(*goja.Promise)
-		} else if then, ok := goja.AssertFunction(o.Get("then")); ok && then != nil {
-			// A thenable: adopt it the way `await` would.
-			p, resolve, _ := v.rt.NewPromise()
-			if rerr := resolve(o); rerr != nil {
-				return v.toError(c, name, rerr)
+		// An async callback's promise is read directly; anything else with a then method
+		// is adopted the way await would (a promise, a job and a microtask turn more).
+		if promise = asPromise(o); promise == nil {
+			if then, ok := goja.AssertFunction(o.Get("then")); ok && then != nil {
+				p, resolve, _ := v.rt.NewPromise()
+				if rerr := resolve(o); rerr != nil {
+					return v.toError(c, name, rerr)
+				}
+				promise = p
 			}
-			promise = p
 		}
 	}
 	for c.loop != nil && c.loop.outstanding > 0 {
@@ -319,26 +329,26 @@ func (v *vm) run(ctx context.Context, name string, start time.Time, timeout time
 	return nil
 }
 
+// plainThrow reports a call that failed only because the script threw (or a promise it
+// returned, or left unhandled, rejected): the runtime is as clean as after a call that
+// returned, so invoke may reuse it. Interrupts, deadlines, the heap guard, shutdown and
+// host panics have other kinds; the watchdog's verdict (fired, abandoned) is checked apart.
+func plainThrow(err error) bool {
+	se, ok := err.(*Error)
+	return ok && se.Kind == KindThrown
+}
+
 // toError classifies an error returned by goja.
 func (v *vm) toError(c *callState, name string, err error) *Error {
 	var ie *goja.InterruptedError
-	if errors.As(err, &ie) && ie.Value() == errHeapLimit {
-		e := &Error{Callback: name, Kind: KindLimit, Message: "interrupted: " + errHeapLimit.Error(), Err: errHeapLimit}
-		v.locate(e, ie.Stack())
-		return e
+	if errors.As(err, &ie) {
+		reason, _ := ie.Value().(error)
+		// Point at the line the callback was running when the interrupt struck, so a loop
+		// that never ends is found at once.
+		return v.interruptedError(c, reason, ie.Stack())
 	}
-	if cerr := c.err(); ie != nil || cerr != nil {
-		if cerr == nil {
-			// Interrupted, but the clock reads the deadline as not quite passed.
-			cerr = context.DeadlineExceeded
-		}
-		e := v.timeoutError(cerr, name)
-		if ie != nil {
-			// Point at the line the callback was running when the deadline struck, so a
-			// loop that never ends is found at once.
-			v.locate(e, ie.Stack())
-		}
-		return e
+	if cerr := c.err(); cerr != nil {
+		return v.timeoutError(cerr, name)
 	}
 	var so *goja.StackOverflowError
 	if errors.As(err, &so) {
@@ -355,6 +365,30 @@ func (v *vm) toError(c *callState, name string, err error) *Error {
 		return se
 	}
 	return &Error{Callback: name, Kind: KindInternal, Message: err.Error(), Err: err}
+}
+
+// interruptedError describes call c interrupted with reason (what the watchdog or the
+// HeapGuard interrupted it with), at frames when known. Safe on any goroutine: the watchdog
+// also uses it to answer the caller of a call it abandons.
+func (v *vm) interruptedError(c *callState, reason error, frames []goja.StackFrame) *Error {
+	var e *Error
+	switch {
+	case reason == errHeapLimit:
+		e = &Error{Callback: c.name, Kind: KindLimit, Message: "interrupted: " + errHeapLimit.Error(), Err: errHeapLimit}
+	case reason == errShutdown:
+		e = &Error{Callback: c.name, Kind: KindTimeout, Message: c.name + " was canceled: " + errShutdown.Error(), Err: errShutdown}
+	default:
+		cerr := c.err()
+		if cerr == nil {
+			// Interrupted, but the clock reads the deadline as not quite passed.
+			cerr = context.DeadlineExceeded
+		}
+		e = v.timeoutError(cerr, c.name)
+	}
+	if frames != nil {
+		v.locate(e, frames)
+	}
+	return e
 }
 
 // timeoutError describes a call stopped by cause, the error of the context that ended.
@@ -428,298 +462,4 @@ func (v *vm) locate(e *Error, frames []goja.StackFrame) {
 	if e.File != "" {
 		e.SourceLine = v.gen.bundle.sourceLine(e.File, e.Line)
 	}
-}
-
-func invalidResult(name, want, got string) *Error {
-	return &Error{Callback: name, Kind: KindInvalidResult, Message: fmt.Sprintf("%s must return %s, got %s", name, want, got)}
-}
-
-func (v *vm) exportObject(name string, val goja.Value, want string) (any, error) {
-	if !isObject(val) || v.typeOf(val) != "object" {
-		return nil, invalidResult(name, want, v.typeOf(val))
-	}
-	out, err := v.exportJSON(val)
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := out.(map[string]any); !ok {
-		return nil, invalidResult(name, want, "a value whose JSON form is not an object")
-	}
-	return out, nil
-}
-
-// exportJSON returns a value with JSON semantics, as NextAuth serialises tokens and session
-// bodies: the runtime's own JSON.stringify (undefined and functions vanish, toJSON and Dates
-// apply), then encoding/json. Primitives skip the round trip.
-func (v *vm) exportJSON(val goja.Value) (any, error) {
-	if isNullish(val) {
-		return nil, nil
-	}
-	budget := v.gen.maxResult
-	if !isObject(val) {
-		switch x := val.Export().(type) {
-		case string:
-			if len(x) > budget {
-				return nil, v.resultTooLarge()
-			}
-			return x, nil
-		case bool:
-			return x, nil
-		case int64:
-			return float64(x), nil
-		case float64:
-			if math.IsNaN(x) || math.IsInf(x, 0) {
-				return nil, nil
-			}
-			return x, nil
-		}
-	}
-	if out, ok := v.exportPlain(val, 0, &budget); ok {
-		return out, nil
-	}
-	if budget < 0 {
-		return nil, v.resultTooLarge()
-	}
-	s, err := v.stringify(v.jsonObj, val)
-	if err != nil {
-		return nil, err
-	}
-	if isNullish(s) {
-		return nil, nil
-	}
-	str := s.String()
-	if len(str) > v.gen.maxResult {
-		return nil, v.resultTooLarge()
-	}
-	var out any
-	if err := json.Unmarshal([]byte(str), &out); err != nil {
-		return nil, fmt.Errorf("decode result: %w", err)
-	}
-	return out, nil
-}
-
-// resultTooLarge is the error of a result past MaxResultBytes. The caller fills Callback.
-func (v *vm) resultTooLarge() *Error {
-	name := ""
-	if v.call != nil {
-		name = v.call.name
-	}
-	return &Error{Callback: name, Kind: KindLimit, Message: fmt.Sprintf("the result is larger than the %d-byte limit (script.max_result_bytes)", v.gen.maxResult)}
-}
-
-// exportPlainDepth bounds the direct walk; deeper values (and cycles) take JSON.stringify.
-const exportPlainDepth = 32
-
-// exportPlainMaxArray keeps a sparse array with a huge length from allocating here.
-const exportPlainMaxArray = 1 << 16
-
-// exportPlain converts plain objects, arrays and primitives directly, with the same result
-// JSON.stringify + encoding/json would give. It reports false for anything where the two
-// could differ (toJSON, Dates, class instances, wrappers, BigInt, deep nesting), and the
-// caller then takes the JSON.stringify path.
-func (v *vm) exportPlain(val goja.Value, depth int, budget *int) (any, bool) {
-	*budget -= 8 // a rough JSON size: enough to stop runaway results early
-	if *budget < 0 {
-		return nil, false
-	}
-	o, ok := val.(*goja.Object)
-	if !ok {
-		switch x := val.Export().(type) {
-		case nil:
-			return nil, true
-		case string:
-			if *budget -= len(x); *budget < 0 {
-				return nil, false
-			}
-			return x, true
-		case bool:
-			return x, true
-		case int64:
-			return float64(x), true
-		case float64:
-			if math.IsNaN(x) || math.IsInf(x, 0) {
-				return nil, true
-			}
-			if x == 0 {
-				return 0.0, true // JSON has no -0
-			}
-			return x, true
-		}
-		return nil, false
-	}
-	if depth >= exportPlainDepth {
-		return nil, false
-	}
-	switch o.ClassName() {
-	case "Object":
-		if proto := o.Prototype(); proto != nil && !proto.SameAs(v.objectProto) {
-			return nil, false
-		}
-		if t := o.Get("toJSON"); t != nil && !goja.IsUndefined(t) {
-			return nil, false
-		}
-		keys := o.Keys()
-		m := make(map[string]any, len(keys))
-		for _, k := range keys {
-			e := o.Get(k)
-			if e == nil || goja.IsUndefined(e) || v.skipsInJSON(e) {
-				continue
-			}
-			*budget -= len(k)
-			x, ok := v.exportPlain(e, depth+1, budget)
-			if !ok {
-				return nil, false
-			}
-			m[k] = x
-		}
-		return m, true
-	case "Array":
-		if proto := o.Prototype(); proto != nil && !proto.SameAs(v.arrayProto) {
-			return nil, false
-		}
-		n := o.Get("length").ToInteger()
-		if n > exportPlainMaxArray {
-			return nil, false
-		}
-		out := make([]any, n)
-		for i := range n {
-			e := o.Get(strconv.FormatInt(i, 10))
-			if e == nil || goja.IsUndefined(e) || v.skipsInJSON(e) {
-				continue // null in JSON
-			}
-			x, ok := v.exportPlain(e, depth+1, budget)
-			if !ok {
-				return nil, false
-			}
-			out[i] = x
-		}
-		return out, true
-	}
-	return nil, false
-}
-
-// skipsInJSON reports values JSON.stringify leaves out of objects: functions and symbols.
-func (v *vm) skipsInJSON(e goja.Value) bool {
-	if _, ok := e.(*goja.Symbol); ok {
-		return true
-	}
-	_, ok := goja.AssertFunction(e)
-	return ok
-}
-
-func isNullish(v goja.Value) bool { return v == nil || goja.IsUndefined(v) || goja.IsNull(v) }
-
-func isObject(v goja.Value) bool { _, ok := v.(*goja.Object); return ok }
-
-// typeOf names a value's type for error messages.
-func (v *vm) typeOf(val goja.Value) string {
-	switch {
-	case val == nil || goja.IsUndefined(val):
-		return "undefined"
-	case goja.IsNull(val):
-		return "null"
-	}
-	if o, ok := val.(*goja.Object); ok {
-		switch o.ClassName() {
-		case "Array":
-			return "array"
-		case "Function":
-			return "function"
-		case "Promise":
-			return "promise"
-		}
-		if _, ok := goja.AssertFunction(o); ok {
-			return "function"
-		}
-		return "object"
-	}
-	switch val.ExportType().Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Int64, reflect.Float64:
-		return "number"
-	}
-	return strings.ToLower(val.ExportType().String())
-}
-
-func stringProp(o *goja.Object, key string) string {
-	p := o.Get(key)
-	if isNullish(p) {
-		return ""
-	}
-	return p.String()
-}
-
-// toJS builds a fresh plain JS value from a JSON-shaped Go value. Nothing it returns refers
-// back to Go memory, so the script may mutate it freely. Map keys are set in sorted order so
-// that Object.keys is stable from call to call.
-func (v *vm) toJS(x any) goja.Value {
-	switch t := x.(type) {
-	case nil:
-		return goja.Null()
-	case undefinedValue:
-		return goja.Undefined()
-	case string:
-		return v.rt.ToValue(t)
-	case bool, float64, float32, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
-		return v.rt.ToValue(t)
-	case json.Number:
-		if i, err := t.Int64(); err == nil {
-			return v.rt.ToValue(i)
-		}
-		f, _ := t.Float64()
-		return v.rt.ToValue(f)
-	case time.Time:
-		return v.rt.ToValue(t.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
-	case Object: // Shared included
-		return v.rt.NewDynamicObject(&lazyObject{v: v, src: t})
-	case map[string]any:
-		o := v.rt.NewObject()
-		var small [8]string // a callback's argument object has a handful of keys
-		keys := small[:0]
-		for k := range t {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			_ = o.Set(k, v.toJS(t[k]))
-		}
-		return o
-	case map[string]string:
-		m := make(map[string]any, len(t))
-		for k, s := range t {
-			m[k] = s
-		}
-		return v.toJS(m)
-	case []any:
-		items := make([]any, len(t))
-		for i, e := range t {
-			items[i] = v.toJS(e)
-		}
-		return v.rt.NewArray(items...)
-	case []string:
-		items := make([]any, len(t))
-		for i, e := range t {
-			items[i] = e
-		}
-		return v.rt.NewArray(items...)
-	case map[string][]string:
-		m := make(map[string]any, len(t))
-		for k, s := range t {
-			m[k] = strings.Join(s, ", ")
-		}
-		return v.toJS(m)
-	}
-	// Anything else goes through its JSON form, which cannot keep a reference either.
-	b, err := json.Marshal(x)
-	if err != nil {
-		return goja.Undefined()
-	}
-	var generic any
-	if err := json.Unmarshal(b, &generic); err != nil {
-		return goja.Undefined()
-	}
-	return v.toJS(generic)
 }

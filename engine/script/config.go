@@ -3,11 +3,11 @@ package script
 import (
 	"fmt"
 	"math"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/dop251/goja"
+
+	"github.com/callgate/callgate/engine/urlpolicy"
 )
 
 // Known names. Unknown top-level keys, callbacks, events and pages are logged and ignored,
@@ -169,6 +169,9 @@ func (g *Generation) readConfig(v *vm) error {
 		if err := g.optionalSeconds(v, o, "session.updateAge", "updateAge", &c.Session.UpdateAge); err != nil {
 			return err
 		}
+		if err := g.optionalSeconds(v, o, "session.absoluteMaxAge", "absoluteMaxAge", &c.Session.AbsoluteMaxAge); err != nil {
+			return err
+		}
 	}
 
 	// jwt
@@ -179,7 +182,14 @@ func (g *Generation) readConfig(v *vm) error {
 			return err
 		}
 		for _, k := range o.Keys() {
-			if k != "maxAge" {
+			switch k {
+			case "maxAge":
+			case "encode", "decode":
+				// NextAuth's reason for a custom codec is most often a signed token the app
+				// can read: the gateway has one, chosen where its keys are (the YAML file).
+				g.logger.Warn("jwt option ignored: the gateway encodes session tokens itself; for a signed JWT the app can read, set session.token.format: jws in the YAML config",
+					"name", "jwt."+k, "generation", g.shortHash())
+			default:
 				g.logger.Warn("jwt option ignored: tokens are encoded by the gateway", "name", "jwt."+k, "generation", g.shortHash())
 			}
 		}
@@ -320,15 +330,17 @@ func (g *Generation) optionalSeconds(v *vm, o *goja.Object, where, key string, d
 	return nil
 }
 
+// validPage is the redirect rule of every other URL (urlpolicy): a page is where the
+// gateway sends browsers, so it may not hold text a browser would read as another URL.
 func validPage(s string) bool {
-	if strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") {
+	if urlpolicy.Relative(s) {
 		return true
 	}
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+	_, ok := urlpolicy.ParseAbsolute(s)
+	return ok
 }
 
-// bind collects the runtime's callables. The first runtime's set becomes Has.
+// bind collects the runtime's callables. The first runtime's set becomes Has and Defines.
 func (v *vm) bind() error {
 	g := v.gen
 	cfg, err := g.configObject(v)
@@ -371,6 +383,7 @@ func (v *vm) bind() error {
 		for k := range v.fns {
 			g.has[k] = true
 		}
+		g.fillDefines(v.fns)
 	}
 	return nil
 }

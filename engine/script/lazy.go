@@ -1,6 +1,7 @@
 package script
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/dop251/goja"
@@ -17,7 +18,8 @@ import (
 type Object interface {
 	// Get returns the property key, or false when there is none.
 	Get(key string) (any, bool)
-	// Keys lists the properties, in any order: the script sees them sorted.
+	// Keys lists the properties in the order the script sees them (Object.keys, JSON):
+	// NextAuth's order for the typed arguments, sorted for a Shared map.
 	Keys() []string
 }
 
@@ -34,21 +36,69 @@ func (m Shared) Get(key string) (any, bool) {
 	return x, ok
 }
 
-// Keys implements Object.
+// Keys implements Object: a map has no order, so the keys are sorted, and Object.keys is
+// the same from call to call.
 func (m Shared) Keys() []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
+	sort.Strings(keys)
 	return keys
+}
+
+// presentKeys lists those of names that o has, in the order given: a typed argument's
+// keys, in NextAuth's order.
+func presentKeys(o Object, names ...string) []string {
+	keys := make([]string, 0, len(names))
+	for _, k := range names {
+		if _, ok := o.Get(k); ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// ordered is a Shared map whose keys the script sees in a given order (an event's
+// argument, as NextAuth builds it); keys not in the order follow, sorted.
+type ordered struct {
+	Shared
+	order []string
+}
+
+// Keys implements Object.
+func (o ordered) Keys() []string {
+	keys := make([]string, 0, len(o.Shared))
+	for _, k := range o.order {
+		if _, ok := o.Shared[k]; ok {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == len(o.Shared) {
+		return keys
+	}
+	var rest []string
+	for k := range o.Shared {
+		if !slices.Contains(o.order, k) {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	return append(keys, rest...)
 }
 
 // lazyObject is the JS face of an Object: conversion on first read, writes kept here.
 type lazyObject struct {
-	v       *vm
+	// c is the call the object was made for (c.v its runtime): the host's Object is read
+	// only during it. Not a field of its own beside a *vm: that would push the struct, one
+	// per argument object of every call, into the next size class.
+	c       *callState
 	src     Object
 	got     lazyValues // converted on read (objects only), or written by the script
 	deleted map[string]bool
+	// order is the object's keys once the script has added or deleted one: src's, then
+	// the added ones in insertion order, as a JS object keeps them. nil until then.
+	order []string
 }
 
 // lazyValues holds the values a lazyObject has made or been given. A callback usually reads
@@ -105,15 +155,6 @@ func (m *lazyValues) delete(key string) {
 	delete(m.more, key)
 }
 
-func (m *lazyValues) keys(yield func(string)) {
-	for i := range m.nFew {
-		yield(m.few[i].key)
-	}
-	for k := range m.more {
-		yield(k)
-	}
-}
-
 func (o *lazyObject) Get(key string) goja.Value {
 	if o.deleted[key] {
 		return nil
@@ -121,11 +162,11 @@ func (o *lazyObject) Get(key string) goja.Value {
 	if val, ok := o.got.get(key); ok {
 		return val
 	}
-	x, ok := o.src.Get(key)
+	x, ok := o.srcGet(key)
 	if !ok {
 		return nil
 	}
-	val := o.v.toJS(x)
+	val := o.c.v.toJS(x)
 	if _, isObject := val.(*goja.Object); !isObject {
 		// A primitive has no identity: converting it again on the next read is
 		// indistinguishable from keeping it, and the usual read (a string or a boolean
@@ -138,6 +179,9 @@ func (o *lazyObject) Get(key string) goja.Value {
 }
 
 func (o *lazyObject) Set(key string, val goja.Value) bool {
+	if !o.Has(key) {
+		o.order = append(o.keys(), key)
+	}
 	o.got.set(key, val)
 	delete(o.deleted, key)
 	return true
@@ -150,11 +194,30 @@ func (o *lazyObject) Has(key string) bool {
 	if _, ok := o.got.get(key); ok {
 		return true
 	}
-	_, ok := o.src.Get(key)
+	_, ok := o.srcGet(key)
 	return ok
 }
 
+// srcGet reads the host's object while its call runs. Once the call has ended (a script
+// may keep the argument in module state and read it in a later call) or was abandoned
+// (watchdog.abandon), its caller has returned and may change or reuse what it passed: a
+// typed call's argument struct is the runtime's own slot, refilled by the next call.
+func (o *lazyObject) srcGet(key string) (any, bool) {
+	if !o.live() {
+		return nil, false
+	}
+	return o.src.Get(key)
+}
+
+func (o *lazyObject) live() bool {
+	v := o.c.v
+	return (v.call == o.c || o.c == &v.noCall) && !v.detached.Load()
+}
+
 func (o *lazyObject) Delete(key string) bool {
+	if o.Has(key) {
+		o.order = slices.DeleteFunc(o.keys(), func(k string) bool { return k == key })
+	}
 	if o.deleted == nil {
 		o.deleted = map[string]bool{}
 	}
@@ -163,20 +226,31 @@ func (o *lazyObject) Delete(key string) bool {
 	return true
 }
 
-// Keys are sorted, as toJS sets a plain object's keys, so Object.keys is stable.
+// Keys are the host object's in its order, then the ones the script added, in the order
+// it added them, as a JS object lists its keys.
 func (o *lazyObject) Keys() []string {
-	src := o.src.Keys()
-	keys := make([]string, 0, len(src)+o.got.nFew+len(o.got.more))
-	for _, k := range src {
-		if !o.deleted[k] {
-			keys = append(keys, k)
+	return slices.Clone(o.keys())
+}
+
+// keys is Keys without the copy: order once the script has changed the key set, else the
+// host object's keys.
+func (o *lazyObject) keys() []string {
+	if !o.live() {
+		// The call has ended: only what the object made or was given is left.
+		var left []string
+		for _, k := range o.order {
+			if _, ok := o.got.get(k); ok {
+				left = append(left, k)
+			}
 		}
+		o.order = left
+		return left
 	}
-	o.got.keys(func(k string) {
-		if _, inSrc := o.src.Get(k); !inSrc {
-			keys = append(keys, k)
-		}
-	})
-	sort.Strings(keys)
-	return keys
+	if o.order != nil {
+		return o.order
+	}
+	if keys := o.src.Keys(); keys != nil {
+		return keys
+	}
+	return []string{}
 }

@@ -49,7 +49,7 @@ export default {
 			t.Fatalf("call %d: %v", i, err)
 		}
 		want := map[string]any{"sub": "u1", "nested": "Jatin", "keys": "role,sub,user", "has": true, "missing": true,
-			"json": `{"name":"Jatin"}`, "afterWrite": "changed,1,false", "spread": "added,sub,user",
+			"json": `{"name":"Jatin"}`, "afterWrite": "changed,1,false", "spread": "sub,user,added",
 			"self": map[string]any{"added": float64(1), "sub": "u1", "user": map[string]any{"name": "changed"}}}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("call %d: got %v, want %v", i, got, want)
@@ -92,7 +92,7 @@ export default {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"keys": "b,c,d,e,nested,sub", "values": "b2,c1,d1,e2,again", "same": true, "gone": true}
+	want := map[string]any{"keys": "nested,b,c,d,e,sub", "values": "b2,c1,d1,e2,again", "same": true, "gone": true}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}

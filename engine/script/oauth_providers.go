@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callgate/callgate/engine/oauth/presets"
 	"github.com/dop251/goja"
 )
 
@@ -53,6 +54,14 @@ type OAuthProvider struct {
 	// RefreshGrace is how long a session lives past the access token's expiry while the
 	// provider cannot be reached for a refresh; default 5 minutes.
 	RefreshGrace time.Duration
+	// BackchannelLogout (`logout: {backchannel: true}`) accepts OpenID Connect Back-Channel
+	// Logout tokens from the provider at /api/auth/backchannel-logout/<id>: signing out at
+	// the provider ends the gateway sessions started from that provider session.
+	BackchannelLogout bool
+	// EndSession (`logout: {endSession: true}`) sends the browser on through the provider's
+	// end_session_endpoint after a gateway sign-out (OpenID Connect RP-Initiated Logout), so
+	// signing out of the gateway signs out of the provider too.
+	EndSession bool
 }
 
 // HasCheck reports whether the provider uses check ("state", "pkce" or "nonce").
@@ -72,15 +81,15 @@ const defaultRefreshGrace = 5 * time.Minute
 // Profile runs profile(profile, tokens) of the OAuth provider providerID and returns the
 // user it makes. It is an error to call it for a provider without a profile function.
 func (g *Generation) Profile(ctx context.Context, providerID string, profile, tokens map[string]any) (user map[string]any, err error) {
-	const name = "profile"
+	const name = NameProfile
 	defer recoverInto(name, &err)
 	fnName := "profile:" + providerID
 	if !g.has[fnName] {
 		return nil, &Error{Callback: name, Kind: KindInternal, Message: fmt.Sprintf("no OAuth provider %q with a profile function", providerID)}
 	}
-	res, err := g.invoke(ctx, name, fnName, func(v *vm) []goja.Value {
+	res, err := g.invoke(ctx, laneSignIn, name, fnName, nil, nil, func(v *vm, _ Object) []goja.Value {
 		return []goja.Value{v.toJS(profile), v.toJS(tokens)}
-	}, func(v *vm, val goja.Value) (any, error) {
+	}, func(v *vm, _ string, val goja.Value) (any, error) {
 		return v.exportObject(name, val, "a user object")
 	})
 	if err != nil {
@@ -200,6 +209,9 @@ func (g *Generation) readOAuthProvider(v *vm, o *goja.Object, where, typ string)
 	if err := g.refreshOption(v, o, where, op); err != nil {
 		return Provider{}, err
 	}
+	if err := g.logoutOption(v, o, where, op); err != nil {
+		return Provider{}, err
+	}
 	p.OAuth = op
 	return p, nil
 }
@@ -300,141 +312,57 @@ func (g *Generation) refreshOption(v *vm, o *goja.Object, where string, op *OAut
 	return nil
 }
 
+// logoutOption reads `logout: {backchannel, endSession}`. Both work from the provider's
+// session as its ID token names it (sid, sub), so both need an ID token.
+func (g *Generation) logoutOption(v *vm, o *goja.Object, where string, op *OAuthProvider) error {
+	val := o.Get("logout")
+	if isNullish(val) {
+		return nil
+	}
+	obj, ok := val.(*goja.Object)
+	if !ok || v.typeOf(val) != "object" {
+		return g.configError("%s.logout must be an object {backchannel, endSession}, got %s", where, v.typeOf(val))
+	}
+	for _, key := range obj.Keys() {
+		var flag *bool
+		switch key {
+		case "backchannel":
+			flag = &op.BackchannelLogout
+		case "endSession":
+			flag = &op.EndSession
+		default:
+			return g.configError("%s.logout.%s is not an option: use backchannel or endSession", where, key)
+		}
+		b := obj.Get(key)
+		if isNullish(b) {
+			continue
+		}
+		set, ok := b.Export().(bool)
+		if !ok || isObject(b) {
+			return g.configError("%s.logout.%s must be a boolean, got %s", where, key, v.typeOf(b))
+		}
+		*flag = set
+	}
+	if (op.BackchannelLogout || op.EndSession) && !op.IDToken {
+		return g.configError(`%s.logout needs an ID token (type "oidc" or idToken: true): the provider's session is named by its ID token`, where)
+	}
+	return nil
+}
+
 func httpURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
-// oauthModulePrelude is shared by the provider modules (a built-in module cannot import
-// another): merge is NextAuth's deep merge of the user's options over the preset's, so
-// `authorization: {params: {prompt: "login"}}` keeps the preset's scope.
-const oauthModulePrelude = `function isPlain(x) { return x !== null && typeof x === "object" && !Array.isArray(x); }
-function merge(base, over) {
-  const out = { ...base };
-  for (const [k, v] of Object.entries(over ?? {})) {
-    if (isPlain(v) && isPlain(out[k])) out[k] = merge(out[k], v);
-    else if (typeof v === "string" && isPlain(out[k]) && (k === "authorization" || k === "token" || k === "userinfo")) out[k] = { ...out[k], url: v };
-    else if (v !== undefined) out[k] = v;
-  }
-  return out;
-}
-function preset(base, options) {
-  const o = options ?? {};
-  return { ...merge(base, o), options: o };
-}
-function requireOption(o, key, provider) {
-  if (!o || !o[key]) throw new Error(provider + ": the " + key + " option is required");
-  return o[key];
-}
-function oidcProfile(profile) {
-  return { id: profile.sub, name: profile.name ?? profile.preferred_username ?? null, email: profile.email ?? null, image: profile.picture ?? null };
-}
-`
-
-// oauthModules are the provider modules scripts import. Each exports a default function
-// taking the provider's options, as NextAuth's provider modules do.
-var oauthModules = map[string]string{
-	"callgate/providers/oauth": oauthModulePrelude + `export default function OAuth(options) {
-  return preset({ id: "oauth", name: "OAuth", type: "oauth", checks: ["state"] }, options);
-}
-`,
-	"callgate/providers/oidc": oauthModulePrelude + `export default function OIDC(options) {
-  return preset({
-    id: "oidc", name: "OpenID Connect", type: "oidc", checks: ["pkce", "state", "nonce"],
-    authorization: { params: { scope: "openid email profile" } },
-  }, options);
-}
-`,
-	"callgate/providers/github": oauthModulePrelude + `export default function GitHub(options) {
-  const base = (options?.enterprise?.baseUrl ?? "https://github.com").replace(/\/$/, "");
-  const api = base === "https://github.com" ? "https://api.github.com" : base + "/api/v3";
-  return preset({
-    id: "github", name: "GitHub", type: "oauth", checks: ["state"],
-    authorization: { url: base + "/login/oauth/authorize", params: { scope: "read:user user:email" } },
-    token: base + "/login/oauth/access_token",
-    // emails: read when /user has no email (the account keeps its address private).
-    userinfo: { url: api + "/user", emails: api + "/user/emails" },
-    profile(profile) {
-      return { id: String(profile.id), name: profile.name ?? profile.login, email: profile.email ?? null, image: profile.avatar_url ?? null };
-    },
-  }, options);
-}
-`,
-	"callgate/providers/google": oauthModulePrelude + `export default function Google(options) {
-  return preset({
-    id: "google", name: "Google", type: "oidc", checks: ["pkce", "state", "nonce"],
-    issuer: "https://accounts.google.com",
-    authorization: { params: { scope: "openid email profile" } },
-    profile(profile) {
-      return { id: profile.sub, name: profile.name ?? null, email: profile.email ?? null, image: profile.picture ?? null };
-    },
-  }, options);
-}
-`,
-	"callgate/providers/azure-ad":           oauthModulePrelude + entraSource("AzureAD", "azure-ad", "Azure Active Directory"),
-	"callgate/providers/microsoft-entra-id": oauthModulePrelude + entraSource("MicrosoftEntraID", "microsoft-entra-id", "Microsoft Entra ID"),
-	"callgate/providers/gitlab": oauthModulePrelude + `export default function GitLab(options) {
-  const base = (options?.baseUrl ?? "https://gitlab.com").replace(/\/$/, "");
-  return preset({
-    id: "gitlab", name: "GitLab", type: "oauth", checks: ["pkce", "state"],
-    authorization: { url: base + "/oauth/authorize", params: { scope: "read_user" } },
-    token: base + "/oauth/token",
-    userinfo: base + "/api/v4/user",
-    profile(profile) {
-      return { id: String(profile.id), name: profile.name ?? profile.username, email: profile.email ?? null, image: profile.avatar_url ?? null };
-    },
-  }, options);
-}
-`,
-	"callgate/providers/keycloak": oauthModulePrelude + `export default function Keycloak(options) {
-  requireOption(options, "issuer", "Keycloak");
-  return preset({
-    id: "keycloak", name: "Keycloak", type: "oidc", checks: ["pkce", "state", "nonce"],
-    authorization: { params: { scope: "openid email profile" } },
-    profile: oidcProfile,
-  }, options);
-}
-`,
-	"callgate/providers/auth0": oauthModulePrelude + `export default function Auth0(options) {
-  requireOption(options, "issuer", "Auth0");
-  return preset({
-    id: "auth0", name: "Auth0", type: "oidc", checks: ["pkce", "state", "nonce"],
-    authorization: { params: { scope: "openid email profile" } },
-    profile(profile) {
-      return { id: profile.sub, name: profile.nickname ?? profile.name ?? null, email: profile.email ?? null, image: profile.picture ?? null };
-    },
-  }, options);
-}
-`,
-}
-
-// entraSource is the Microsoft Entra ID (formerly Azure AD) module under a given name. The
-// tenant must be named: the multi-tenant "common" endpoint signs ID tokens with each
-// tenant's own issuer, which an issuer check cannot match.
-func entraSource(fn, id, name string) string {
-	return `export default function ` + fn + `(options) {
-  const o = options ?? {};
-  const issuer = o.issuer ?? (o.tenantId ? "https://login.microsoftonline.com/" + o.tenantId + "/v2.0" : undefined);
-  if (!issuer || /\/(common|organizations|consumers)\//.test(issuer)) {
-    throw new Error("` + fn + `: set tenantId (or issuer) to your directory's tenant ID; multi-tenant endpoints cannot be checked");
-  }
-  const { tenantId, ...rest } = o;
-  return preset({
-    id: "` + id + `", name: "` + name + `", type: "oidc", checks: ["pkce", "state", "nonce"], issuer,
-    authorization: { params: { scope: "openid profile email" } },
-    profile(profile) {
-      return { id: profile.sub, name: profile.name ?? null, email: profile.email ?? profile.preferred_username ?? null, image: null };
-    },
-  }, rest);
-}
-`
-}
-
-// builtinSource returns the source of the built-in module named path.
+// builtinSource returns the source of the built-in module named path: one of builtinModules,
+// or a provider module "callgate/providers/<name>" from engine/oauth/presets.
 func builtinSource(path string) (string, bool) {
 	if src, ok := builtinModules[path]; ok {
 		return src, true
 	}
-	src, ok := oauthModules[path]
-	return src, ok
+	name, ok := strings.CutPrefix(path, presets.ModulePrefix)
+	if !ok {
+		return "", false
+	}
+	return presets.Source(name)
 }

@@ -2,13 +2,14 @@ package script
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callgate/callgate/engine/oauth/presets"
 )
 
 func loadPresets(t *testing.T) *Generation {
@@ -68,7 +69,7 @@ func TestOAuthPresetsConfig(t *testing.T) {
 		}},
 		{"corp", "oidc", "Corp SSO", OAuthProvider{
 			Issuer: "https://sso.corp.example", ClientID: "corp-client", AuthorizationParams: map[string]string{"scope": "openid email profile"},
-			Checks: []string{"state"}, IDToken: true,
+			Checks: []string{"state"}, IDToken: true, BackchannelLogout: true, EndSession: true,
 		}},
 	}
 	for _, tt := range tests {
@@ -94,44 +95,29 @@ func TestOAuthPresetsConfig(t *testing.T) {
 	}
 }
 
-// TestOAuthPresetProfiles runs each preset's profile() on a recorded provider response.
-func TestOAuthPresetProfiles(t *testing.T) {
+// TestProfileWithoutFunction: Profile of a provider that defines no profile() is an error.
+// The presets' profile functions are tested in engine/oauth/presets.
+func TestProfileWithoutFunction(t *testing.T) {
 	gen := loadPresets(t)
 	tokens := map[string]any{"access_token": "at", "token_type": "bearer"}
-	tests := []struct {
-		provider, file string
-		want           map[string]any
-	}{
-		{"github", "github-user.json", map[string]any{"id": "583231", "name": "The Octocat", "email": "octocat@github.com", "image": "https://avatars.githubusercontent.com/u/583231?v=4"}},
-		{"github", "github-user-private-email.json", map[string]any{"id": "1234567", "name": "mona", "email": nil, "image": "https://avatars.githubusercontent.com/u/1234567?v=4"}},
-		{"gitlab", "gitlab-user.json", map[string]any{"id": "42", "name": "Jane Doe", "email": "jane@example.com", "image": "https://gitlab.example.com/uploads/-/system/user/avatar/42/avatar.png"}},
-		{"google", "google-id-token-claims.json", map[string]any{"id": "110169484474386276334", "name": "Jane Doe", "email": "jane.doe@gmail.com", "image": "https://lh3.googleusercontent.com/a/ACg8ocJ"}},
-		{"microsoft-entra-id", "entra-id-token-claims.json", map[string]any{"id": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ", "name": "Adele Vance", "email": "AdeleV@contoso.example", "image": nil}},
-		{"azure-ad", "entra-id-token-claims.json", map[string]any{"id": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ", "name": "Adele Vance", "email": "AdeleV@contoso.example", "image": nil}},
-		{"keycloak", "keycloak-id-token-claims.json", map[string]any{"id": "f1d4c2a0-1111-4d5e-9a3b-2c9f0e7d6a55", "name": "bob", "email": "bob@example.com", "image": nil}},
-		{"auth0", "auth0-id-token-claims.json", map[string]any{"id": "auth0|65c0ffee1234567890abcdef", "name": "carol", "email": "carol@example.com", "image": "https://s.gravatar.com/avatar/abc.png"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.provider+"/"+tt.file, func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join("../../testdata/oauth", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var profile map[string]any
-			if err := json.Unmarshal(raw, &profile); err != nil {
-				t.Fatal(err)
-			}
-			got, err := gen.Profile(context.Background(), tt.provider, profile, tokens)
-			if err != nil {
-				t.Fatalf("Profile: %v", err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got  %v\nwant %v", got, tt.want)
-			}
-		})
-	}
 	if _, err := gen.Profile(context.Background(), "acme", map[string]any{}, tokens); err == nil {
 		t.Error("Profile of a provider without profile(): got nil error, want one")
+	}
+}
+
+// TestBuiltinListNamesPresets: the import error's list of built-in modules names every
+// provider module.
+func TestBuiltinListNamesPresets(t *testing.T) {
+	for _, name := range presets.Names() {
+		if !strings.Contains(builtinList, name) {
+			t.Errorf("builtinList does not name %q", name)
+		}
+		if _, ok := builtinSource(presets.ModulePrefix + name); !ok {
+			t.Errorf("builtinSource(%q) not found", presets.ModulePrefix+name)
+		}
+	}
+	if _, ok := builtinSource(presets.ModulePrefix + "nope"); ok {
+		t.Error(`builtinSource("callgate/providers/nope") found`)
 	}
 }
 
@@ -147,6 +133,10 @@ func TestOAuthProviderConfigErrors(t *testing.T) {
 		{"relative url", `import OAuth from "callgate/providers/oauth"; export default {providers: [OAuth({id: "x", clientId: "c", authorization: "/a", token: "https://x.example/t", userinfo: "https://x.example/u"})]}`, "absolute http(s) URL"},
 		{"entra common tenant", `import E from "callgate/providers/microsoft-entra-id"; export default {providers: [E({clientId: "c", tenantId: "common"})]}`, "tenantId"},
 		{"keycloak without issuer", `import K from "callgate/providers/keycloak"; export default {providers: [K({clientId: "c"})]}`, "issuer option is required"},
+		{"logout without id token", `import OAuth from "callgate/providers/oauth"; export default {providers: [OAuth({id: "x", clientId: "c", authorization: "https://x.example/a", token: "https://x.example/t", userinfo: "https://x.example/u", logout: {backchannel: true}})]}`, "logout needs an ID token"},
+		{"logout not an object", `import OIDC from "callgate/providers/oidc"; export default {providers: [OIDC({clientId: "c", issuer: "https://x.example", logout: true})]}`, "logout must be an object"},
+		{"logout unknown key", `import OIDC from "callgate/providers/oidc"; export default {providers: [OIDC({clientId: "c", issuer: "https://x.example", logout: {frontchannel: true}})]}`, "logout.frontchannel is not an option"},
+		{"logout flag not boolean", `import OIDC from "callgate/providers/oidc"; export default {providers: [OIDC({clientId: "c", issuer: "https://x.example", logout: {backchannel: "yes"}})]}`, "logout.backchannel must be a boolean"},
 		{"unknown type", `export default {providers: [{type: "saml", id: "s"}]}`, `"credentials", "oauth" or "oidc"`},
 	}
 	for _, tt := range tests {

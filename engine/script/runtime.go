@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
 	"github.com/google/uuid"
+	"github.com/valyala/fastjson"
 )
 
 // consoleCap bounds the console output of one call; the rest is replaced by one line. Each
@@ -21,10 +23,27 @@ const (
 )
 
 // vm is one goja runtime that has run the generation's program once. It is used by one call
-// at a time (the pool hands it out) and never shared between goroutines concurrently.
+// at a time (the pool hands it out), and only its own goroutine (serve) runs script code on
+// it: a caller hands the call over and waits, so that a call stuck where no interrupt
+// reaches can be given up on without giving up its caller's goroutine too.
 type vm struct {
 	gen *Generation
 	rt  *goja.Runtime
+
+	// pool is the lane the runtime holds a slot of; nil for `gateway test` runtimes.
+	pool *pool
+	// jobs feeds serve; closed by stop. done carries a job's outcome back: the call's own,
+	// or the watchdog's when it abandons the call.
+	jobs chan job
+	done chan jobDone
+	// slotHeld (guarded by pool.mu) is set on an abandoned runtime that keeps its slot.
+	slotHeld bool
+	// detached is set when the runtime is abandoned: its caller has returned, so the
+	// caller's argument Objects must no longer be read (lazy.go).
+	detached atomic.Bool
+	// hardener freezes the intrinsics and the global object (freeze.go); made before the
+	// program runs, so that the program cannot change what it uses.
+	hardener *hardener
 
 	// fns are the script's callables by name: "callbacks.jwt", "events.signIn",
 	// "authorize:<provider id>". this is what they are called on (their owner object).
@@ -32,6 +51,9 @@ type vm struct {
 
 	// Captured before user code ran, so a script overwriting globals cannot change them.
 	stringify   goja.Callable
+	jsonParse   goja.Callable
+	jsonParser  fastjson.Parser // parseJSON's, reused: runtime goroutine only
+	jsonBuf     []byte          // exportObjectJSON's, reused: runtime goroutine only
 	jsonObj     goja.Value
 	promiseCtr  *goja.Object
 	objectProto *goja.Object
@@ -44,12 +66,32 @@ type vm struct {
 	exports goja.Value // module.exports of the bundle (load runtime only needs it)
 
 	call *callState // the call in progress
+	// noCall stands for "no call" in the argument objects made outside of one (lazy.go).
+	noCall callState
 
 	// watchdog interrupts the call in progress at its deadline or when its caller gives up.
 	watchdog watchdog
-	// broken marks a runtime that must not be reused: a call on it failed, was interrupted
-	// or might still receive an interrupt.
+	// broken marks a runtime that must not be reused: a call on it was interrupted, might
+	// still receive an interrupt, or failed other than by a plain throw (plainThrow).
 	broken bool
+	// abandoned is set by run, on the runtime's goroutine, when the watchdog gave up on the
+	// call: its caller has been answered and the runtime must stop serving.
+	abandoned bool
+	// staged holds a typed call's argument struct for the length of the call (invoke), so
+	// that it reaches the runtime's goroutine without a heap allocation of its own.
+	staged stagedArgs
+	// out is a callback call's result, written on the runtime's goroutine and read by the
+	// caller once exec has returned.
+	out any
+}
+
+// stagedArgs is one slot per typed call's argument struct (cb_*.go).
+type stagedArgs struct {
+	jwt      JWTArgs
+	session  SessionArgs
+	signIn   SignInArgs
+	redirect RedirectArgs
+	read     readState
 }
 
 type boundFn struct {
@@ -62,6 +104,7 @@ type boundFn struct {
 // call's deadline, the event loop and the set of unhandled rejections are made only when
 // something needs them.
 type callState struct {
+	v          *vm             // the runtime the call runs on
 	parent     context.Context // the caller's context
 	deadline   time.Time       // when the call's own time is up
 	name       string
@@ -91,18 +134,26 @@ func (c *callState) async() *eventLoop {
 	return c.loop
 }
 
-// newVM creates a runtime, installs the globals, runs the program and hands the runtime to
-// inspect (which reads the config and binds the callables). The program's top level and
-// inspect run under ctx and the load deadline like any callback.
-func (g *Generation) newVM(ctx context.Context, inspect func(*vm) error) (v *vm, err error) {
+// newVM creates a runtime of pool p (nil for `gateway test`), installs the globals, runs
+// the program, freezes the intrinsics and hands the runtime to inspect (which reads the
+// config and binds the callables). The program's top level and inspect run on the
+// runtime's goroutine under ctx and the load deadline like any callback; when they do not
+// stop, abandoned reports that the runtime was abandoned (its slot is then the pool's
+// business).
+func (g *Generation) newVM(ctx context.Context, p *pool, inspect func(*vm) error) (v *vm, abandoned bool, err error) {
 	rt := goja.New()
 	rt.SetMaxCallStackSize(g.maxStack)
-	v = &vm{gen: g, rt: rt, hostMark: goja.NewSymbol("callgate.hostError"), watchdog: watchdog{rt: rt}}
+	v = &vm{gen: g, rt: rt, pool: p, hostMark: goja.NewSymbol("callgate.hostError"),
+		jobs: make(chan job, 1), done: make(chan jobDone, 1)}
+	v.watchdog = watchdog{rt: rt, v: v}
+	v.noCall.v = v
 	if g.heap != nil {
 		g.heap.register(v)
 	}
+	g.register(v)
 	v.jsonObj = rt.Get("JSON")
 	v.stringify, _ = goja.AssertFunction(v.jsonObj.ToObject(rt).Get("stringify"))
+	v.jsonParse, _ = goja.AssertFunction(v.jsonObj.ToObject(rt).Get("parse"))
 	v.promiseCtr = rt.Get("Promise").ToObject(rt)
 	v.objectProto = rt.Get("Object").ToObject(rt).Get("prototype").ToObject(rt)
 	v.arrayProto = rt.Get("Array").ToObject(rt).Get("prototype").ToObject(rt)
@@ -133,7 +184,13 @@ func (g *Generation) newVM(ctx context.Context, inspect func(*vm) error) (v *vm,
 		}
 	})
 	if err := v.installGlobals(); err != nil {
-		return nil, &Error{Callback: "load", Kind: KindInternal, Message: "install globals", Err: err}
+		return nil, false, &Error{Callback: "load", Kind: KindInternal, Message: "install globals", Err: err}
+	}
+	if v.hardener, err = newHardener(rt); err == nil {
+		err = v.hardener.capture()
+	}
+	if err != nil {
+		return nil, false, &Error{Callback: "load", Kind: KindInternal, Message: "prepare freezing the intrinsics", Err: err}
 	}
 	bridge := rt.NewObject()
 	_ = bridge.Set("bcrypt", v.bcryptModule())
@@ -142,22 +199,107 @@ func (g *Generation) newVM(ctx context.Context, inspect func(*vm) error) (v *vm,
 		_ = bridge.Set("test", v.testModule())
 	}
 	if err := rt.GlobalObject().DefineDataProperty(bridgeGlobal, bridge, goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE); err != nil {
-		return nil, &Error{Callback: "load", Kind: KindInternal, Message: "install built-in modules", Err: err}
+		return nil, false, &Error{Callback: "load", Kind: KindInternal, Message: "install built-in modules", Err: err}
 	}
 
-	err = v.run(ctx, "load", time.Now(), g.timeout("load"), func() (goja.Value, error) {
+	go v.serve()
+	abandoned, err = v.exec(job{ctx: ctx, name: "load", start: time.Now(), timeout: g.timeout("load"), f: func() (goja.Value, error) {
 		return rt.RunProgram(g.program)
-	}, func(exports goja.Value) error {
+	}, use: func(exports goja.Value) error {
 		if err := rt.GlobalObject().Delete(bridgeGlobal); err != nil {
 			return &Error{Callback: "load", Kind: KindInternal, Message: "remove the built-in module bridge", Err: err}
 		}
 		v.exports = exports
-		return inspect(v)
-	})
-	if err != nil {
-		return nil, err
+		return nil
+	}})
+	if err == nil {
+		// From here on nothing a call does to the intrinsics or the global object can be
+		// seen by the next call on this runtime. Hardening is the host's work (about a
+		// millisecond, most of a new runtime's cost), so it does not eat into the deadline of
+		// the program's top level, and has a floor of its own.
+		abandoned, err = v.exec(job{ctx: ctx, name: "load", start: time.Now(), timeout: min(max(g.timeout("load"), hardenTimeout), g.maxTimeout), f: func() (goja.Value, error) {
+			return goja.Undefined(), v.hardener.harden(bridge)
+		}, use: func(goja.Value) error { return inspect(v) }})
 	}
-	return v, nil
+	if err != nil {
+		if !abandoned {
+			v.stop()
+		}
+		return nil, abandoned, err
+	}
+	return v, false, nil
+}
+
+// job is one call handed to a runtime's goroutine: v.run's arguments. A callback call
+// (invoke) names the function and says how to build its arguments and shape its result,
+// which the runtime's goroutine wraps itself: closures made there do not escape, where
+// closures made by the caller and handed over would cost an allocation each.
+type job struct {
+	ctx     context.Context
+	name    string
+	start   time.Time
+	timeout time.Duration
+
+	fnName string // a callback call: v.fns[fnName]...
+	arg    Object // ...called with what args makes of arg...
+	args   func(*vm, Object) []goja.Value
+	result func(*vm, string, goja.Value) (any, error) // ...its settled value shaped into v.out
+
+	f   func() (goja.Value, error) // anything else: the program's top level, a test
+	use func(goja.Value) error
+}
+
+// jobDone is a job's outcome. abandoned: the call did not stop within abandonGrace of its
+// interrupt; err is then the deadline (or heap, or shutdown) error the watchdog made, the
+// runtime was given up on, and its goroutine ends when the call finally does.
+type jobDone struct {
+	err       error
+	abandoned bool
+}
+
+// serve runs the runtime's jobs, one at a time, until stop or until a job is abandoned.
+func (v *vm) serve() {
+	for j := range v.jobs {
+		var err error
+		if j.args != nil {
+			err = v.run(j.ctx, j.name, j.start, j.timeout, func() (goja.Value, error) {
+				b := v.fns[j.fnName]
+				return b.fn(b.this, j.args(v, j.arg)...)
+			}, func(val goja.Value) error {
+				var err error
+				v.out, err = j.result(v, j.name, val)
+				return err
+			})
+		} else {
+			err = v.run(j.ctx, j.name, j.start, j.timeout, j.f, j.use)
+		}
+		if v.abandoned {
+			// The caller has had its answer; the pool gets the slot back now if it did
+			// not already.
+			v.watchdog.stop()
+			if v.pool != nil {
+				v.pool.stopped(v)
+			}
+			return
+		}
+		v.done <- jobDone{err: err}
+	}
+}
+
+// exec runs j on the runtime's goroutine and waits for its outcome. The handover costs two
+// goroutine switches, a fraction of a microsecond, and is what lets a caller be answered
+// when the call is stuck.
+func (v *vm) exec(j job) (abandoned bool, err error) {
+	v.jobs <- j
+	d := <-v.done
+	return d.abandoned, d.err
+}
+
+// stop ends the runtime's goroutine once it is idle. Call it once, on a runtime that is
+// not abandoned and will not be used again.
+func (v *vm) stop() {
+	v.watchdog.stop()
+	close(v.jobs)
 }
 
 // installGlobals gives scripts console, process.env, crypto.randomUUID, atob, btoa and fetch,

@@ -1,7 +1,15 @@
 // Package script hosts the user's auth config (scripts/auth.config.js or .ts, shaped like
 // NextAuth's authOptions) in goja: it bundles the scripts directory with esbuild, compiles
 // it once per generation, validates the static configuration, and runs the callbacks
-// (authorize, callbacks.*, events.*) on a bounded pool of runtimes with a deadline per call.
+// (authorize, callbacks.*, events.*) on bounded pools of runtimes, one for sign-ins and one
+// for the request path (pool.go), with a deadline per call that also ends a call stuck where
+// the deadline's interrupt cannot reach (regexp.go). Each runtime's intrinsics and global
+// object are frozen once the program's top level has run, so that no call can change what
+// the next one sees (freeze.go).
+//
+// The host calls the callbacks through typed methods named by exported constants (JWT,
+// Session, SignIn, Redirect, Authorized, Emit with an Event, Defines: hooks.go and cb_*.go),
+// and a runtime whose call merely threw goes back to its pool (invoke says why).
 //
 // Values cross the boundary only as JSON-shaped copies: arguments become fresh plain JS
 // objects and results come back through JSON.stringify, so a script can never hold or
@@ -31,6 +39,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/dop251/goja"
 	"github.com/dop251/goja/parser"
@@ -49,23 +58,35 @@ const (
 // program, its static Config, and a pool of runtimes that have run it. It is immutable and
 // safe for concurrent use.
 type Generation struct {
-	bundle   *bundle
-	program  *goja.Program
-	config   Config
-	has      map[string]bool
+	bundle  *bundle
+	program *goja.Program
+	config  Config
+	has     map[string]bool
+	// defines is has for the typed calls: one slot per Callback, then per Event (hooks.go).
+	defines  [hookSlots]bool
 	env      map[string]string
 	users    store.Users
 	logger   *slog.Logger
 	timeouts Timeouts
 	maxStack int
-	pool     *pool
+	// pools are the lanes' runtimes (pool.go): sign-ins and per-request callbacks each
+	// have their own, so neither can take every runtime from the other.
+	pools [laneCount]*pool
+	// runtimes lists every runtime made for g, so that Shutdown can interrupt the calls
+	// still running. Weak: a discarded runtime is not kept alive here.
+	runtimes struct {
+		mu   sync.Mutex
+		list []weak.Pointer[vm]
+	}
 
 	loadedAt  time.Time
 	observer  Observer
 	heap      *HeapGuard
 	maxResult int
-	fetch     *fetcher
-	testing   *testRegistry // set only for the runtimes of `gateway test`
+	// maxTimeout caps every deadline: maxCallTimeout when g loaded.
+	maxTimeout time.Duration
+	fetch      *fetcher
+	testing    *testRegistry // set only for the runtimes of `gateway test`
 
 	life lifecycle
 }
@@ -106,29 +127,62 @@ func Load(ctx context.Context, opts Options) (gen *Generation, err error) {
 	if g.program, err = compile(b); err != nil {
 		return nil, err
 	}
-	size := opts.PoolSize
-	if size <= 0 {
-		size = 2 * runtime.GOMAXPROCS(0)
-	}
-	g.pool = newPool(size)
+	size, signIn := poolSizes(opts)
+	g.pools[laneRequest] = newPool(laneRequest, size)
+	g.pools[laneSignIn] = newPool(laneSignIn, signIn)
 
-	// The first runtime runs the program, yields the configuration and joins the pool.
-	v, err := g.newVM(ctx, func(v *vm) error {
+	// The first runtime runs the program, yields the configuration and joins the request
+	// lane (the sign-in lane starts its runtimes on its first calls).
+	p := g.pools[laneRequest]
+	p.slots <- struct{}{}
+	v, abandoned, err := g.newVM(ctx, p, func(v *vm) error {
 		if err := g.readConfig(v); err != nil {
 			return err
 		}
 		return v.bind()
 	})
 	if err != nil {
+		if !abandoned {
+			<-p.slots
+		}
 		var se *Error
 		if errors.As(err, &se) {
 			se.Callback = ""
 		}
 		return nil, err
 	}
-	g.pool.adopt(v)
+	p.idle <- v
+	g.warnLongTimeouts()
 	g.loadedAt = time.Now()
 	return g, nil
+}
+
+// poolSizes returns the bounds of the request and sign-in lanes: PoolSize (default two per
+// CPU) and SignInPoolSize (default half of that, at least one). Sign-ins are mostly bcrypt,
+// bound by the CPUs, so more of them at once would only queue on the cores.
+func poolSizes(opts Options) (request, signIn int) {
+	request = opts.PoolSize
+	if request <= 0 {
+		request = 2 * runtime.GOMAXPROCS(0)
+	}
+	signIn = opts.SignInPoolSize
+	if signIn <= 0 {
+		signIn = max(1, request/2)
+	}
+	return request, signIn
+}
+
+// warnLongTimeouts logs the configured deadlines that maxCallTimeout shortens.
+func (g *Generation) warnLongTimeouts() {
+	ceiling := maxCallTimeout()
+	if g.timeouts.Default > ceiling {
+		g.logger.Warn("script deadline shortened to the longest allowed", "code", "SCRIPT_TIMEOUT_CAPPED", "timeout", g.timeouts.Default.String(), "max", ceiling.String())
+	}
+	for k, d := range g.timeouts.PerCallback {
+		if d > ceiling {
+			g.logger.Warn("script deadline shortened to the longest allowed", "code", "SCRIPT_TIMEOUT_CAPPED", "callback", k, "timeout", d.String(), "max", ceiling.String())
+		}
+	}
 }
 
 // newGeneration fills a generation's settings from opts, defaults applied.
@@ -144,6 +198,8 @@ func newGeneration(b *bundle, opts Options) *Generation {
 		heap:      opts.HeapGuard,
 		maxResult: opts.MaxResultBytes,
 		life:      lifecycle{drained: make(chan struct{})},
+
+		maxTimeout: maxCallTimeout(),
 	}
 	if g.logger == nil {
 		g.logger = slog.New(slog.DiscardHandler)
@@ -199,9 +255,10 @@ func (g *Generation) Hash() string { return g.bundle.hash }
 
 func (g *Generation) shortHash() string { return g.bundle.hash[:12] }
 
-// Has reports whether the script defines a callback or event: "callbacks.jwt",
-// "callbacks.signIn", "callbacks.session", "callbacks.redirect", "callbacks.authorized",
-// "events.signIn", "events.signOut", "events.session", ...
+// Has reports whether the script defines a callback or event by its full name:
+// "callbacks.jwt", "events.signIn", ...
+//
+// Deprecated: use Defines, whose names the compiler checks.
 func (g *Generation) Has(name string) bool { return g.has[name] }
 
 // LoadedAt is when the generation became ready to serve.
@@ -236,7 +293,9 @@ func (g *Generation) finishLocked() {
 		return
 	}
 	g.life.closed = true
-	g.pool.close()
+	for _, p := range g.pools {
+		p.close()
+	}
 	close(g.life.drained)
 }
 
@@ -256,40 +315,102 @@ func (g *Generation) Retire() {
 func (g *Generation) Drained() <-chan struct{} { return g.life.drained }
 
 // Close retires g and waits until every pinned request and call in flight has finished and
-// the runtimes are released. Later calls fail. Calls have deadlines, so the wait is bounded
-// by the longest callback deadline plus whatever the pinning requests do besides.
+// the runtimes are released. Later calls fail. Calls have deadlines (and a call that does
+// not stop is answered abandonGrace after its deadline), so the wait is bounded by the
+// longest callback deadline plus whatever the pinning requests do besides; Shutdown bounds
+// it outright.
 func (g *Generation) Close() {
 	g.Retire()
 	<-g.life.drained
 }
 
-// PoolStats describes a generation's runtime pool at one moment.
-type PoolStats struct {
-	Size  int // the pool's bound
-	Live  int // runtimes that exist (idle or in use)
-	Idle  int // runtimes waiting for a call
-	InUse int // pinned requests and calls in flight
+// errShutdown is what Shutdown interrupts the calls still running with.
+var errShutdown = errors.New("the generation was shut down")
+
+// Shutdown retires g and waits, like Close, until it has drained or ctx ends. When ctx ends
+// first, every call still running on g is interrupted: it fails (KindTimeout) at its next
+// instruction, or is answered and abandoned abandonGrace later if it is stuck where an
+// interrupt cannot reach. Shutdown then returns ctx's error without waiting any longer;
+// the runtimes are released once the pinning requests have let go of g.
+func (g *Generation) Shutdown(ctx context.Context) error {
+	g.Retire()
+	select {
+	case <-g.life.drained:
+		return nil
+	case <-ctx.Done():
+	}
+	g.eachRuntime(func(v *vm) { v.watchdog.interrupt(errShutdown) })
+	return ctx.Err()
 }
 
-// PoolStats returns the pool's current occupancy.
+// register records a new runtime of g.
+func (g *Generation) register(v *vm) {
+	g.runtimes.mu.Lock()
+	defer g.runtimes.mu.Unlock()
+	alive := g.runtimes.list[:0]
+	for _, p := range g.runtimes.list {
+		if p.Value() != nil {
+			alive = append(alive, p)
+		}
+	}
+	clear(g.runtimes.list[len(alive):])
+	g.runtimes.list = append(alive, weak.Make(v))
+}
+
+// eachRuntime calls f with every runtime of g still alive.
+func (g *Generation) eachRuntime(f func(*vm)) {
+	g.runtimes.mu.Lock()
+	var live []*vm
+	for _, p := range g.runtimes.list {
+		if v := p.Value(); v != nil {
+			live = append(live, v)
+		}
+	}
+	g.runtimes.mu.Unlock()
+	for _, v := range live {
+		f(v)
+	}
+}
+
+// PoolStats describes a generation's runtime pools (both lanes together) at one moment.
+type PoolStats struct {
+	Size  int // the pools' bound
+	Live  int // runtimes that hold a slot (idle, in use, or abandoned and not yet stopped)
+	Idle  int // runtimes waiting for a call
+	InUse int // pinned requests and calls in flight
+	// Abandoned counts runtimes whose call did not stop when interrupted: their callers
+	// have had the deadline error, and they are discarded once they stop.
+	Abandoned int
+	// Created counts the runtimes started for calls over the generation's life (not the
+	// one Load starts): each costs about a millisecond, so a rate of them that follows the
+	// rate of calls means runtimes are being discarded.
+	Created int
+}
+
+// PoolStats returns the pools' current occupancy.
 func (g *Generation) PoolStats() PoolStats {
 	g.life.mu.Lock()
 	refs := g.life.refs
 	g.life.mu.Unlock()
-	return PoolStats{Size: cap(g.pool.slots), Live: len(g.pool.slots), Idle: len(g.pool.idle), InUse: refs}
+	s := PoolStats{InUse: refs}
+	for _, p := range g.pools {
+		p.stats(&s)
+	}
+	return s
 }
 
-// timeout is the deadline of one call: "callbacks.jwt" looks up "jwt", "authorize" and
-// "events.signIn" look up themselves.
+// timeout is the deadline of one call: "callbacks.jwt" looks up "jwt" (Callback.Key),
+// "authorize" and "events.signIn" look up themselves. It is never longer than maxCallTimeout (regexp.go
+// says why).
 func (g *Generation) timeout(name string) time.Duration {
-	key := strings.TrimPrefix(name, "callbacks.")
-	if d, ok := g.timeouts.PerCallback[key]; ok && d > 0 {
-		return d
+	d := g.timeouts.Default
+	if pd, ok := g.timeouts.PerCallback[strings.TrimPrefix(name, "callbacks.")]; ok && pd > 0 {
+		d = pd
 	}
-	if g.timeouts.Default > 0 {
-		return g.timeouts.Default
+	if d <= 0 {
+		d = defaultTimeout
 	}
-	return defaultTimeout
+	return min(d, g.maxTimeout)
 }
 
 // isUserFile reports whether a source-mapped file name is one of the user's files (not a
@@ -300,97 +421,4 @@ func (g *Generation) isUserFile(name string) bool {
 	}
 	_, ok := g.bundle.sources[name]
 	return ok
-}
-
-// pool bounds the runtimes of a generation. slots holds one token per existing runtime;
-// idle holds the runtimes not in use. A call takes an idle runtime, or creates one when a
-// slot is free, or waits.
-type pool struct {
-	idle  chan *vm
-	slots chan struct{}
-
-	mu     sync.Mutex
-	closed bool
-}
-
-func newPool(size int) *pool {
-	return &pool{idle: make(chan *vm, size), slots: make(chan struct{}, size)}
-}
-
-var errClosed = errors.New("generation closed")
-
-// adopt puts the load runtime into the pool.
-func (p *pool) adopt(v *vm) {
-	p.slots <- struct{}{}
-	p.idle <- v
-}
-
-// acquire takes an idle runtime, or starts or waits for one. When it did not find one at
-// hand, got is when it had one; otherwise got is zero.
-func (p *pool) acquire(ctx context.Context, g *Generation) (v *vm, got time.Time, err error) {
-	p.mu.Lock()
-	closed := p.closed
-	p.mu.Unlock()
-	if closed {
-		return nil, time.Time{}, &Error{Kind: KindInternal, Message: "no runtime", Err: errClosed}
-	}
-	select {
-	case v := <-p.idle:
-		return v, time.Time{}, nil
-	default:
-	}
-	waitStart := time.Now()
-	defer func() {
-		got = time.Now()
-		if g.observer != nil {
-			g.observer.ObservePoolWait(got.Sub(waitStart))
-		}
-	}()
-	select {
-	case v := <-p.idle:
-		return v, got, nil
-	case p.slots <- struct{}{}:
-		v, err := g.newVM(ctx, (*vm).bind)
-		if err != nil {
-			<-p.slots
-			var se *Error
-			if errors.As(err, &se) {
-				se.Kind = KindInternal
-				se.Message = "start a runtime: " + se.Message
-				return nil, got, se
-			}
-			return nil, got, &Error{Kind: KindInternal, Message: "start a runtime", Err: err}
-		}
-		return v, got, nil
-	case <-ctx.Done():
-		return nil, got, &Error{Kind: KindInternal, Message: "no runtime became free", Err: ctx.Err()}
-	}
-}
-
-// release returns a runtime after a clean call, or frees its slot.
-func (p *pool) release(v *vm, clean bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if clean && !p.closed {
-		p.idle <- v
-		return
-	}
-	<-p.slots
-}
-
-func (p *pool) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return
-	}
-	p.closed = true
-	for {
-		select {
-		case <-p.idle:
-			<-p.slots
-		default:
-			return
-		}
-	}
 }

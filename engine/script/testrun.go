@@ -136,7 +136,8 @@ func runTestFile(ctx context.Context, dir, file string, opts Options, emit func(
 	// fresh starts a runtime: running the file registers its tests again, in the same order.
 	fresh := func() (*vm, error) {
 		g.testing.tests = nil
-		return g.newVM(ctx, func(*vm) error { return nil })
+		v, _, err := g.newVM(ctx, nil, func(*vm) error { return nil })
+		return v, err
 	}
 	v, err := fresh()
 	if err != nil {
@@ -147,6 +148,11 @@ func runTestFile(ctx context.Context, dir, file string, opts Options, emit func(
 		loadFailed(&Error{Kind: KindThrown, Message: "the file defines no test (call test(name, fn) from callgate/test)", File: file})
 		return
 	}
+	defer func() {
+		if v != nil {
+			v.stop()
+		}
+	}()
 	for i := 0; i < len(g.testing.tests); i++ {
 		if v == nil {
 			if v, err = fresh(); err != nil {
@@ -156,9 +162,11 @@ func runTestFile(ctx context.Context, dir, file string, opts Options, emit func(
 		}
 		t := g.testing.tests[i]
 		began := time.Now()
-		err := v.run(ctx, "test", time.Now(), g.timeout("test"), func() (goja.Value, error) {
+		// On the runtime's goroutine, like a callback: a test stuck where the deadline's
+		// interrupt cannot reach fails instead of hanging the run.
+		abandoned, err := v.exec(job{ctx: ctx, name: "test", start: time.Now(), timeout: g.timeout("test"), f: func() (goja.Value, error) {
 			return t.fn(goja.Undefined())
-		}, func(goja.Value) error { return nil })
+		}, use: func(goja.Value) error { return nil }})
 		res := TestResult{File: file, Name: t.name, Duration: time.Since(began)}
 		if err != nil {
 			se := &Error{Kind: KindInternal, Message: err.Error(), Err: err}
@@ -166,6 +174,9 @@ func runTestFile(ctx context.Context, dir, file string, opts Options, emit func(
 			res.Err = se
 			if se.Kind != KindThrown {
 				// An interrupted or overflowed runtime is not reused, in tests either.
+				if !abandoned {
+					v.stop()
+				}
 				v = nil
 			}
 		}

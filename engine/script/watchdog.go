@@ -27,14 +27,22 @@ const cancelPoll = 5 * time.Millisecond
 // The timer may fire late, after its call ended or while the next call runs: it acts only
 // on the call registered at that moment, and only once that call's time is up or its
 // caller has gone, so it never interrupts a call for another call's reason.
+//
+// An interrupt stops the script at its next instruction. A call still running abandonGrace
+// after it is stuck in Go code that never looks (a regexp2 match, regexp.go): the watchdog
+// then abandons it, answering its caller with the error the interrupt would have given.
 type watchdog struct {
 	rt *goja.Runtime
+	v  *vm
 
-	mu    sync.Mutex
-	timer *time.Timer
-	due   time.Time  // when the armed timer fires; zero when it is not armed
-	call  *callState // the call being watched, nil between calls
-	fired bool       // the watchdog interrupted call
+	mu        sync.Mutex
+	timer     *time.Timer
+	due       time.Time   // when the armed timer fires; zero when it is not armed
+	call      *callState  // the call being watched, nil between calls
+	fired     bool        // the watchdog interrupted call
+	reason    error       // what call was interrupted with
+	grace     *time.Timer // abandons call abandonGrace after the interrupt, unless it ends
+	abandoned bool        // the watchdog gave up on call (abandon)
 }
 
 // watch starts watching c, which starts now. Call it on the runtime goroutine before
@@ -59,13 +67,31 @@ func (w *watchdog) arm(now time.Time, wait time.Duration) {
 	w.timer.Reset(wait)
 }
 
-// release stops watching and reports whether the watchdog interrupted the call; the runtime
-// then holds (or is about to receive) an interrupt and must not run another call.
-func (w *watchdog) release() (fired bool) {
+// release stops watching and reports whether the watchdog interrupted the call (the runtime
+// then holds, or is about to receive, an interrupt and must not run another call) and
+// whether it abandoned it (the caller has had its answer).
+func (w *watchdog) release() (fired, abandoned bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.call = nil
-	return w.fired
+	if w.grace != nil {
+		// Its closure holds the runtime: a discarded runtime (and what its script
+		// allocated) must not stay reachable until the timer fires.
+		w.grace.Stop()
+		w.grace = nil
+	}
+	return w.fired, w.abandoned
+}
+
+// stop disarms the deadline timer of a runtime that will not run again, for the same
+// reason: the timer's function holds the watchdog, and with it the runtime.
+func (w *watchdog) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.due = time.Time{}
 }
 
 // running reports whether a call is in progress that the watchdog has not interrupted.
@@ -83,9 +109,49 @@ func (w *watchdog) interrupt(reason error) bool {
 	if w.call == nil || w.fired {
 		return false
 	}
-	w.fired = true
-	w.rt.Interrupt(reason)
+	w.fireLocked(reason)
 	return true
+}
+
+// fireLocked interrupts the call in progress with reason, and arranges to abandon it if it
+// has not ended abandonGrace later. One timer per interrupt, which ends the call anyway.
+func (w *watchdog) fireLocked(reason error) {
+	w.fired, w.reason = true, reason
+	w.rt.Interrupt(reason)
+	c := w.call
+	w.grace = time.AfterFunc(abandonGrace, func() { w.abandon(c) })
+}
+
+// abandon gives up on c if it is still running: its runtime is never used again, its pool
+// slot is given back (pool.abandon), and its caller gets the error the interrupt stands
+// for at once. The runtime's goroutine goes on until the call ends, then exits.
+func (w *watchdog) abandon(c *callState) {
+	w.mu.Lock()
+	if w.call != c || w.abandoned {
+		w.mu.Unlock()
+		return // it ended in time
+	}
+	w.abandoned = true
+	v := w.v
+	v.detached.Store(true)
+	if v.pool != nil {
+		// Under the lock: the runtime's goroutine reports the call's end (pool.stopped)
+		// only after release, which waits for it.
+		v.pool.abandon(v)
+	}
+	reason := w.reason
+	w.mu.Unlock()
+
+	// The runtime's goroutine sends nothing for an abandoned call (release tells it), so
+	// done is empty and this does not block.
+	v.done <- jobDone{err: v.interruptedError(c, reason, nil), abandoned: true}
+	lane := ""
+	if v.pool != nil {
+		lane = v.pool.lane.String()
+	}
+	v.gen.logger.Warn("callback did not stop when interrupted; its runtime is abandoned",
+		"code", "SCRIPT_RUNTIME_ABANDONED", "callback", c.name, "lane", lane, "generation", v.gen.shortHash(),
+		"reason", reason.Error(), "grace", abandonGrace.String())
 }
 
 func (w *watchdog) check() {
@@ -97,8 +163,7 @@ func (w *watchdog) check() {
 		return
 	}
 	if err := c.err(); err != nil {
-		w.fired = true
-		w.rt.Interrupt(err)
+		w.fireLocked(err)
 		return
 	}
 	now := time.Now()

@@ -23,7 +23,7 @@ const (
 	testSecret = "test-secret"
 	// headerB64 is base64url of {"alg":"dir","enc":"A256GCM"}, NextAuth's exact protected header.
 	headerB64 = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0"
-	// vectorJWE is the deterministic test vector of the wire spec §6.6 (IV 000102…0b).
+	// vectorJWE is the deterministic test vector of docs/wire.md §6.6 (IV 000102…0b).
 	vectorJWE       = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..AAECAwQFBgcICQoL.mWGZN0spOpy6aDUMnrVTzbGlwbB4SW9DgQN94Z5mWyUtj4tZBd1vyTj3W1UVSp7iFYw02pNUYyD4C72rG7G_sTaocgNIIO17Az6JQXdgwtLHmMnPG59SZ1nxDlAszktm8Fm0bwjs5KLPx1CK4sB5IPoTEz44fskwfVk3zAgbGCxV6vbN.-5DjiMuuEgYFQQX2kyLZig"
 	vectorPlaintext = `{"name":"Jane","email":"jane@example.com","sub":"42","iat":1700000000,"exp":4102444800,"jti":"00000000-0000-4000-8000-000000000000"}`
 	vectorIV        = "000102030405060708090a0b"

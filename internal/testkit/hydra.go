@@ -31,11 +31,15 @@ func HydraBinary(t testing.TB, repoRoot string) string {
 }
 
 // Hydra is how one Hydra process is run: its in-memory database, the issuer URL it puts in
-// its tokens, the login and consent app it sends browsers to, and its two loopback ports.
+// its tokens, the login, consent and logout app it sends browsers to, and its two loopback
+// ports.
 type Hydra struct {
-	Binary                string
-	Issuer                string // URLS_SELF_ISSUER: the URL clients reach the public port by
-	LoginURL, ConsentURL  string
+	Binary               string
+	Issuer               string // URLS_SELF_ISSUER: the URL clients reach the public port by
+	LoginURL, ConsentURL string
+	// LogoutURL is the logout confirmation page (URLS_LOGOUT) of /oauth2/sessions/logout;
+	// "" leaves Hydra's own fallback, which confirms nothing.
+	LogoutURL             string
 	PublicPort, AdminPort int
 }
 
@@ -55,6 +59,9 @@ func (h Hydra) Start(t testing.TB) {
 		fmt.Sprintf("SERVE_ADMIN_PORT=%d", h.AdminPort), "SERVE_ADMIN_HOST=127.0.0.1",
 		"LOG_LEVEL=error", "SQA_OPT_OUT=true",
 	)
+	if h.LogoutURL != "" {
+		cmd.Env = append(cmd.Env, "URLS_LOGOUT="+h.LogoutURL)
+	}
 	var out SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -147,6 +147,13 @@ export interface OAuthOptions<P extends Profile = Profile> {
    * cannot be reached.
    */
   refresh?: boolean | { gracePeriod?: number };
+  /**
+   * Single logout (OpenID Connect; needs the ID token). backchannel: accept the provider's
+   * logout tokens at /api/auth/backchannel-logout/<id> and end the sessions they name.
+   * endSession: after a sign-out, send the browser through the provider's
+   * end_session_endpoint so the provider's session ends too.
+   */
+  logout?: { backchannel?: boolean; endSession?: boolean };
 }
 
 /** The provider's token response, with expires_in turned into expires_at. */
@@ -184,7 +191,19 @@ export interface AuthorizedRequest {
   ip: string;
   /** The matched route's name ("" for forward-auth requests that match no route). */
   route: string;
+  /** How the request authenticated; null when it did not. */
+  auth: AuthorizedAuth | null;
 }
+
+/**
+ * The credential an authorized request carried: the session cookie, the session token as
+ * a bearer, or an identity provider's access token (a JWT checked against its JWKS, or an
+ * opaque one checked by introspection) on a route that lists `bearer`.
+ */
+export type AuthorizedAuth =
+  | { method: "cookie"; type: "session" }
+  | { method: "bearer"; type: "session" }
+  | { method: "bearer"; type: "jwt" | "introspection"; provider: string };
 
 /** An `authorized` result that allows the request and adds to what the app receives. */
 export interface AuthorizedResult {
@@ -215,6 +234,8 @@ export interface CallbacksOptions {
    * Decides every request to a protected route (reverse proxy and forward-auth), as
    * NextAuth's middleware does. `token` is the decoded session token and `auth` the session
    * as the `session` callback shapes it; both are null when the request is not signed in.
+   * With a provider's access token (`request.auth.type` "jwt" or "introspection"), `token`
+   * is its claims and `auth` is null.
    * Return true to allow, false to deny (sign-in redirect or 401 when signed out, 403 when
    * signed in), a URL to redirect there (same site or a route host only), or an object to
    * allow and add upstream headers and assertion claims. Default: allow when signed in.
@@ -277,8 +298,17 @@ export interface SessionOptions {
   strategy?: "jwt" | "database";
   /** Seconds until an idle session expires. Default 30 days. */
   maxAge?: number;
-  /** Seconds between database session writes. Default 24 hours. */
+  /**
+   * Seconds between renewals: a database session's expiry is extended, and a request the
+   * gateway proxies or answers for forward-auth re-issues a jwt session, at most this often.
+   * Default 24 hours.
+   */
   updateAge?: number;
+  /**
+   * Seconds a session may last from its sign-in, however often it is renewed (callgate's
+   * own; NextAuth has none). Unset (the default): no bound beyond maxAge of inactivity.
+   */
+  absoluteMaxAge?: number;
 }
 
 export interface JWTOptions {

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -124,7 +123,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // emailKey is the index key for an e-mail: lower-cased so that Jatin@Example.com and
 // jatin@example.com are the same account, as they are for every mail server in practice.
-func emailKey(email string) []byte { return []byte(strings.ToLower(email)) }
+func emailKey(email string) []byte { return []byte(store.EmailKey(email)) }
 
 // CreateUser stores u, generating its ID when empty and its CreatedAt when zero.
 func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error) {
@@ -245,7 +244,7 @@ func findUser(tx *bbolt.Tx, q store.UserQuery) (store.User, error) {
 	if q.Username != "" && u.Username != q.Username {
 		return store.User{}, store.ErrNotFound
 	}
-	if q.Email != "" && strings.ToLower(u.Email) != strings.ToLower(q.Email) {
+	if q.Email != "" && store.EmailKey(u.Email) != store.EmailKey(q.Email) {
 		return store.User{}, store.ErrNotFound
 	}
 	return u, nil

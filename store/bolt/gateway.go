@@ -365,6 +365,27 @@ func readCounter(b *bbolt.Bucket, key string, now time.Time) counterDocument {
 	return doc
 }
 
+// Release takes back one increment of the window ending at resetAt, in one transaction.
+func (s *Store) Release(ctx context.Context, key string, resetAt time.Time) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketCounters)
+		doc := readCounter(b, key, time.Now())
+		// An ended window reads as the zero document, so a late release never reaches
+		// the window that followed it.
+		if doc.Count <= 0 || !doc.ResetAt.Equal(resetAt) {
+			return nil
+		}
+		if doc.Count--; doc.Count == 0 {
+			return b.Delete([]byte(key))
+		}
+		return putJSON(b, key, doc)
+	})
+	if err != nil {
+		return fmt.Errorf("release %q: %w", key, err)
+	}
+	return nil
+}
+
 // Count returns the counter's value in its current window.
 func (s *Store) Count(ctx context.Context, key string) (int64, time.Time, error) {
 	var doc counterDocument

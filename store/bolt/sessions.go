@@ -30,13 +30,17 @@ var (
 )
 
 type sessionDocument struct {
-	UserID    string    `json:"userId"`
-	Expires   time.Time `json:"expires"`
-	CreatedAt time.Time `json:"createdAt"`
+	UserID            string    `json:"userId"`
+	Expires           time.Time `json:"expires"`
+	CreatedAt         time.Time `json:"createdAt"`
+	Provider          string    `json:"provider,omitempty"`
+	ProviderSubject   string    `json:"providerSubject,omitempty"`
+	ProviderSessionID string    `json:"providerSessionId,omitempty"`
 }
 
 func (d sessionDocument) session(id string) store.Session {
-	return store.Session{ID: id, UserID: d.UserID, Expires: d.Expires, CreatedAt: d.CreatedAt}
+	return store.Session{ID: id, UserID: d.UserID, Expires: d.Expires, CreatedAt: d.CreatedAt,
+		Provider: d.Provider, ProviderSubject: d.ProviderSubject, ProviderSessionID: d.ProviderSessionID}
 }
 
 // pairKey joins two strings with a NUL byte, which neither may contain, so that a prefix
@@ -63,7 +67,8 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	if sess.CreatedAt.IsZero() {
 		sess.CreatedAt = time.Now().UTC()
 	}
-	doc, err := json.Marshal(sessionDocument{UserID: sess.UserID, Expires: sess.Expires.UTC(), CreatedAt: sess.CreatedAt.UTC()})
+	doc, err := json.Marshal(sessionDocument{UserID: sess.UserID, Expires: sess.Expires.UTC(), CreatedAt: sess.CreatedAt.UTC(),
+		Provider: sess.Provider, ProviderSubject: sess.ProviderSubject, ProviderSessionID: sess.ProviderSessionID})
 	if err != nil {
 		return fmt.Errorf("create session: encode: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -298,51 +299,87 @@ func (s *Store) listen(ctx context.Context, ps *goredis.PubSub, fn func(store.Re
 
 // --- rate-limit counters --------------------------------------------------------------------
 
-// incrementScript: INCR, start the window on the first hit, return count and ms left.
+// A counter is one hash, {p}:ratelimit:<key> = {n: count, w: end of its window}, w in Unix
+// milliseconds on the Redis server's clock, which every replica shares. The key expires at
+// w, set in the same script that starts the window, so a counter never outlives it. w also
+// names the window, so that Release can tell a slot of this window from one of the last.
+// (The older layout, a plain INCR counter under {p}:counter:<key>, could not; it is no
+// longer read, and its keys expire by themselves.)
+
+// incrementScript starts a window unless one is running, then counts. KEYS: the counter.
+// ARGV: the window in ms. It returns the new count and w.
 var incrementScript = goredis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return {n, redis.call('PTTL', KEYS[1])}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local w = tonumber(redis.call('HGET', KEYS[1], 'w'))
+if not w or w <= now then
+  w = now + tonumber(ARGV[1])
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'w', string.format('%.0f', w))
+  redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', w))
+end
+return {redis.call('HINCRBY', KEYS[1], 'n', 1), w}
 `)
 
-// Increment adds one to the counter atomically.
+// releaseScript takes one back if the running window is the one named. KEYS: the counter.
+// ARGV: w of the window the slot was taken in.
+var releaseScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'w') ~= ARGV[1] then return 0 end
+if redis.call('HINCRBY', KEYS[1], 'n', -1) <= 0 then redis.call('DEL', KEYS[1]) end
+return 1
+`)
+
+func (s *Store) counterKey(key string) string { return s.key("ratelimit", key) }
+
+// Increment adds one to the counter atomically, starting its window in the same script.
 func (s *Store) Increment(ctx context.Context, key string, window time.Duration) (int64, time.Time, error) {
 	if window <= 0 {
 		return 0, time.Time{}, errors.New("increment: the window must be positive")
 	}
-	res, err := incrementScript.Run(ctx, s.rdb, []string{s.key("counter", key)}, window.Milliseconds()).Int64Slice()
+	res, err := incrementScript.Run(ctx, s.rdb, []string{s.counterKey(key)}, window.Milliseconds()).Int64Slice()
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("increment %q: %w", key, wrap("write", err))
 	}
-	return res[0], time.Now().Add(time.Duration(res[1]) * time.Millisecond), nil
+	if len(res) != 2 {
+		return 0, time.Time{}, fmt.Errorf("increment %q: unexpected reply %v", key, res)
+	}
+	return res[0], time.UnixMilli(res[1]).UTC(), nil
 }
 
-// Count returns the counter and when its window ends, in one pipelined round trip.
-func (s *Store) Count(ctx context.Context, key string) (int64, time.Time, error) {
-	k := s.key("counter", key)
-	var get *goredis.StringCmd
-	var ttl *goredis.DurationCmd
-	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		get = p.Get(ctx, k)
-		ttl = p.PTTL(ctx, k)
-		return nil
-	})
-	if errors.Is(err, goredis.Nil) {
-		return 0, time.Time{}, nil
+// Release takes back one increment of the window ending at resetAt, atomically.
+func (s *Store) Release(ctx context.Context, key string, resetAt time.Time) error {
+	w := strconv.FormatInt(resetAt.UnixMilli(), 10)
+	if err := releaseScript.Run(ctx, s.rdb, []string{s.counterKey(key)}, w).Err(); err != nil {
+		return fmt.Errorf("release %q: %w", key, wrap("write", err))
 	}
+	return nil
+}
+
+// Count returns the counter and when its window ends, in one read.
+func (s *Store) Count(ctx context.Context, key string) (int64, time.Time, error) {
+	vals, err := s.rdb.HMGet(ctx, s.counterKey(key), "n", "w").Result()
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("count %q: %w", key, wrap("read", err))
 	}
-	n, err := get.Int64()
-	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("count %q: %w", key, err)
+	ns, _ := vals[0].(string)
+	ws, _ := vals[1].(string)
+	if ns == "" || ws == "" {
+		return 0, time.Time{}, nil // no counter, or one that expired
 	}
-	return n, time.Now().Add(ttl.Val()), nil
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("count %q: count %q: %w", key, ns, err)
+	}
+	w, err := strconv.ParseInt(ws, 10, 64)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("count %q: window %q: %w", key, ws, err)
+	}
+	return n, time.UnixMilli(w).UTC(), nil
 }
 
 // ResetCount deletes the counter.
 func (s *Store) ResetCount(ctx context.Context, key string) error {
-	if err := s.rdb.Del(ctx, s.key("counter", key)).Err(); err != nil {
+	if err := s.rdb.Del(ctx, s.counterKey(key)).Err(); err != nil {
 		return fmt.Errorf("reset count %q: %w", key, wrap("write", err))
 	}
 	return nil

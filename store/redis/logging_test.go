@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -37,10 +38,12 @@ func TestLibraryLogsRouted(t *testing.T) {
 	if err := s.Ping(context.Background()); err == nil {
 		t.Fatal("Ping against a closed port succeeded")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(buf.String(), "component=go-redis") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "a go-redis record in the log", 5*time.Second, func() error {
+		if !strings.Contains(buf.String(), "component=go-redis") {
+			return fmt.Errorf("log so far: %q", buf.String())
+		}
+		return nil
+	})
 	got := buf.String()
 	if !strings.Contains(got, "level=WARN") || !strings.Contains(got, "component=go-redis") || !strings.Contains(got, addr) {
 		t.Errorf("got log %q, want a WARN record from go-redis naming %s", got, addr)

@@ -78,6 +78,7 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 		{"GetSessionAndUser", func() error { _, _, err := s.GetSessionAndUser(ctx, store.SessionID("x")); return err }()},
 		{"RevocationState", func() error { _, err := s.RevocationState(ctx, "u", "t"); return err }()},
 		{"Increment", func() error { _, _, err := s.Increment(ctx, "k", time.Minute); return err }()},
+		{"Release", s.Release(ctx, "k", time.Now())},
 	}
 	for _, c := range checks {
 		if !errors.Is(c.err, store.ErrUnavailable) || errors.Is(c.err, store.ErrNotFound) {
@@ -152,5 +153,45 @@ func TestKeysCarryPrefixHashTag(t *testing.T) {
 		if strings.Contains(v, token) {
 			t.Errorf("value of %q holds the raw session token", k)
 		}
+	}
+}
+
+// TestCounterWindowAlwaysSet: the window (the key's expiry) is set in the same script as
+// the count, so no counter is ever left without one, even when the first increments of a
+// window race each other; and it is the window end Increment and Count report.
+func TestCounterWindowAlwaysSet(t *testing.T) {
+	s := openRedis(t)
+	ctx := context.Background()
+	const n = 20
+	ends := make(chan time.Time, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, at, err := s.Increment(ctx, "w", time.Minute)
+			ends <- at
+			errs <- err
+		}()
+	}
+	var end time.Time
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("Increment: %v", err)
+		}
+		end = <-ends
+	}
+	k := s.Prefix() + "ratelimit:w"
+	ttl, err := s.Client().PTTL(ctx, k).Result()
+	if err != nil {
+		t.Fatalf("PTTL %s: %v", k, err)
+	}
+	if ttl <= 0 || ttl > time.Minute {
+		t.Errorf("PTTL of the counter: got %v, want within (0, 1m]", ttl)
+	}
+	// The server and this test share a clock here: the reported end is the key's expiry.
+	if d := time.Until(end) - ttl; d < -time.Second || d > time.Second {
+		t.Errorf("Increment reported the window ends in %v, the key expires in %v", time.Until(end), ttl)
+	}
+	if c, at, err := s.Count(ctx, "w"); err != nil || c != n || !at.Equal(end) {
+		t.Errorf("Count: got %d, %v (%v); want %d, %v", c, at, err, n, end)
 	}
 }

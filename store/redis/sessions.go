@@ -16,18 +16,24 @@ import (
 
 // Sessions are stored as
 //
-//	{p}:session:<sha256 hex>   {"u": user id, "e": expiry ms, "c": created ms}, expiring at "e"
+//	{p}:session:<sha256 hex>   {"u": user id, "e": expiry ms, "c": created ms, and "p", "ps",
+//	                           "pi" (provider, its sub and sid) when set}, expiring at "e"
 //	{p}:user_sessions:<userId> sorted set of session ids scored by expiry ms
 //
-// Times are Unix milliseconds so the Lua scripts can compare and rewrite them.
+// Times are Unix milliseconds so the Lua scripts can compare and rewrite them (cjson keeps
+// the other fields as they are).
 type sessionDocument struct {
-	UserID    string `json:"u"`
-	Expires   int64  `json:"e"`
-	CreatedAt int64  `json:"c"`
+	UserID            string `json:"u"`
+	Expires           int64  `json:"e"`
+	CreatedAt         int64  `json:"c"`
+	Provider          string `json:"p,omitempty"`
+	ProviderSubject   string `json:"ps,omitempty"`
+	ProviderSessionID string `json:"pi,omitempty"`
 }
 
 func (d sessionDocument) session(id string) store.Session {
-	return store.Session{ID: id, UserID: d.UserID, Expires: time.UnixMilli(d.Expires).UTC(), CreatedAt: time.UnixMilli(d.CreatedAt).UTC()}
+	return store.Session{ID: id, UserID: d.UserID, Expires: time.UnixMilli(d.Expires).UTC(), CreatedAt: time.UnixMilli(d.CreatedAt).UTC(),
+		Provider: d.Provider, ProviderSubject: d.ProviderSubject, ProviderSessionID: d.ProviderSessionID}
 }
 
 // createSessionScript: KEYS session, user index; ARGV document, expiry ms, id, now ms.
@@ -110,7 +116,8 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	if sess.CreatedAt.IsZero() {
 		sess.CreatedAt = time.Now()
 	}
-	doc, err := json.Marshal(sessionDocument{UserID: sess.UserID, Expires: sess.Expires.UnixMilli(), CreatedAt: sess.CreatedAt.UnixMilli()})
+	doc, err := json.Marshal(sessionDocument{UserID: sess.UserID, Expires: sess.Expires.UnixMilli(), CreatedAt: sess.CreatedAt.UnixMilli(),
+		Provider: sess.Provider, ProviderSubject: sess.ProviderSubject, ProviderSessionID: sess.ProviderSessionID})
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}

@@ -26,21 +26,11 @@ import (
 	"github.com/callgate/callgate/store/storetest"
 )
 
-// waitFor polls cond every 50ms until it returns nil or the timeout passes, then fails the
-// test with cond's last error.
+// waitFor polls cond until it returns nil or the timeout passes, then fails the test with
+// cond's last error.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s: %v", what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.WaitFor(t, what, timeout, cond)
 }
 
 // openTopology opens a store on url under a fresh prefix and closes it when the test ends.

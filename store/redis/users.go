@@ -65,7 +65,7 @@ func (s *Store) userKeys(u store.User) []string {
 	doc := s.key("user", u.ID)
 	email := doc
 	if u.Email != "" {
-		email = s.key("user_by_email", strings.ToLower(u.Email))
+		email = s.key("user_by_email", store.EmailKey(u.Email))
 	}
 	return []string{doc, s.key("user_by_username", u.Username), email, s.key("users")}
 }
@@ -129,7 +129,7 @@ func (s *Store) ImportUsers(ctx context.Context, users []store.User) error {
 			return fmt.Errorf("import users: record %d (username %q): %w", i, u.Username, err)
 		}
 		// A duplicate within the batch is caught here; the script checks against the store.
-		for _, k := range []string{"id\x00" + p.ID, "username\x00" + p.Username, "email\x00" + strings.ToLower(p.Email)} {
+		for _, k := range []string{"id\x00" + p.ID, "username\x00" + p.Username, "email\x00" + store.EmailKey(p.Email)} {
 			if k == "email\x00" {
 				continue
 			}
@@ -169,7 +169,7 @@ func (s *Store) findUser(ctx context.Context, q store.UserQuery) (store.User, er
 		case q.Username != "":
 			idx = s.key("user_by_username", q.Username)
 		case q.Email != "":
-			idx = s.key("user_by_email", strings.ToLower(q.Email))
+			idx = s.key("user_by_email", store.EmailKey(q.Email))
 		default:
 			return store.User{}, errors.New("empty query: set an id, username or email")
 		}
@@ -189,7 +189,7 @@ func (s *Store) findUser(ctx context.Context, q store.UserQuery) (store.User, er
 	if err != nil {
 		return store.User{}, err
 	}
-	if (q.Username != "" && u.Username != q.Username) || (q.Email != "" && !strings.EqualFold(u.Email, q.Email)) {
+	if (q.Username != "" && u.Username != q.Username) || (q.Email != "" && store.EmailKey(u.Email) != store.EmailKey(q.Email)) {
 		return store.User{}, store.ErrNotFound
 	}
 	return u, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -69,6 +70,56 @@ func TestSessions(t *testing.T, open func(t *testing.T) store.Store) {
 		if list, err := s.ListSessions(ctx, u.ID); err != nil || len(list) != 0 {
 			t.Errorf("ListSessions after delete: got %v, %v; want none", list, err)
 		}
+	})
+	t.Run("ProviderSessionKept", func(t *testing.T) {
+		// The provider session a sign-in came from survives every write of the record:
+		// create, extend (a rewrite of the document), and comes back from every read.
+		s := open(t)
+		u := mustCreate(t, s, user("jatin", "jatin@example.com"))
+		in := newSession(u.ID, "token-provider", time.Now().Add(time.Hour))
+		in.Provider, in.ProviderSubject, in.ProviderSessionID = "hydra", "user-42", "sid-7f3a"
+		plain := newSession(u.ID, "token-plain", time.Now().Add(time.Hour))
+		for _, sess := range []store.Session{in, plain} {
+			if err := s.CreateSession(ctx, sess); err != nil {
+				t.Fatalf("CreateSession: %v", err)
+			}
+		}
+		same := func(what string, got, want store.Session) {
+			t.Helper()
+			if got.Provider != want.Provider || got.ProviderSubject != want.ProviderSubject || got.ProviderSessionID != want.ProviderSessionID {
+				t.Errorf("%s: got provider session %q %q %q, want %q %q %q", what,
+					got.Provider, got.ProviderSubject, got.ProviderSessionID, want.Provider, want.ProviderSubject, want.ProviderSessionID)
+			}
+		}
+		got, _, err := s.GetSessionAndUser(ctx, in.ID)
+		if err != nil {
+			t.Fatalf("GetSessionAndUser: %v", err)
+		}
+		same("GetSessionAndUser", got, in)
+		if err := s.ExtendSession(ctx, in.ID, time.Now().Add(2*time.Hour)); err != nil {
+			t.Fatalf("ExtendSession: %v", err)
+		}
+		got, _, err = s.GetSessionAndUser(ctx, in.ID)
+		if err != nil {
+			t.Fatalf("GetSessionAndUser after ExtendSession: %v", err)
+		}
+		same("GetSessionAndUser after ExtendSession", got, in)
+		list, err := s.ListSessions(ctx, u.ID)
+		if err != nil || len(list) != 2 {
+			t.Fatalf("ListSessions: got %v, %v; want two sessions", list, err)
+		}
+		for _, l := range list {
+			if l.ID == in.ID {
+				same("ListSessions", l, in)
+			} else {
+				same("ListSessions (no provider session)", l, plain)
+			}
+		}
+		deleted, err := s.DeleteSession(ctx, in.ID)
+		if err != nil {
+			t.Fatalf("DeleteSession: %v", err)
+		}
+		same("DeleteSession", deleted, in)
 	})
 	t.Run("DuplicateRefused", func(t *testing.T) {
 		s := open(t)
@@ -391,6 +442,105 @@ func TestRateLimits(t *testing.T, open func(t *testing.T) store.Store) {
 		wg.Wait()
 		if got, _, err := s.Count(ctx, "c"); err != nil || got != n {
 			t.Errorf("Count after %d concurrent increments: got %d (%v), want %d", n, got, err, n)
+		}
+	})
+	// A sign-in limit reserves a slot with Increment before it checks a password: parallel
+	// callers must each get their own count, or several would see "1" and all go through.
+	t.Run("ConcurrentDistinctCounts", func(t *testing.T) {
+		s := open(t)
+		const n = 50
+		counts := make([]int64, n)
+		windows := make([]time.Time, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, at, err := s.Increment(ctx, "d", time.Minute)
+				if err != nil {
+					t.Errorf("Increment: %v", err)
+				}
+				counts[i], windows[i] = c, at
+			}()
+		}
+		wg.Wait()
+		slices.Sort(counts)
+		for i, c := range counts {
+			if c != int64(i+1) {
+				t.Fatalf("counts of %d parallel increments: got %v, want exactly 1..%d, each once", n, counts, n)
+			}
+		}
+		for _, at := range windows[1:] {
+			if !at.Equal(windows[0]) {
+				t.Errorf("parallel increments in one window returned different window ends %v and %v", windows[0], at)
+			}
+		}
+	})
+	t.Run("Release", func(t *testing.T) {
+		s := open(t)
+		var at time.Time
+		for range 3 {
+			var err error
+			if _, at, err = s.Increment(ctx, "r", time.Minute); err != nil {
+				t.Fatalf("Increment: %v", err)
+			}
+		}
+		if err := s.Release(ctx, "r", at); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		if n, got, err := s.Count(ctx, "r"); err != nil || n != 2 || !got.Equal(at) {
+			t.Errorf("Count after a release: got %d, %v (%v); want 2, the same window end %v", n, got, err, at)
+		}
+		// A slot taken in another window (here: one that names a different end) is not
+		// this window's to give back.
+		for _, other := range []time.Time{at.Add(time.Second), at.Add(-time.Second), {}} {
+			if err := s.Release(ctx, "r", other); err != nil {
+				t.Fatalf("Release of another window: %v", err)
+			}
+		}
+		if n, _, err := s.Count(ctx, "r"); err != nil || n != 2 {
+			t.Errorf("Count after releases naming other windows: got %d (%v), want 2 (untouched)", n, err)
+		}
+		for range 3 { // one more than is left: never below zero
+			if err := s.Release(ctx, "r", at); err != nil {
+				t.Fatalf("Release: %v", err)
+			}
+		}
+		if n, got, err := s.Count(ctx, "r"); err != nil || n != 0 || !got.IsZero() {
+			t.Errorf("Count after releasing every slot: got %d, %v (%v); want 0, zero time (deleted)", n, got, err)
+		}
+		if n, _, err := s.Increment(ctx, "r", time.Minute); err != nil || n != 1 {
+			t.Errorf("Increment after releasing every slot: got %d (%v), want 1", n, err)
+		}
+		// Releasing a counter that does not exist creates nothing.
+		if err := s.Release(ctx, "never", at); err != nil {
+			t.Fatalf("Release of a missing counter: %v", err)
+		}
+		if n, got, err := s.Count(ctx, "never"); err != nil || n != 0 || !got.IsZero() {
+			t.Errorf("Count of a released missing counter: got %d, %v (%v); want 0, zero time", n, got, err)
+		}
+	})
+	t.Run("ConcurrentIncrementRelease", func(t *testing.T) {
+		s := open(t)
+		const n = 50
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, at, err := s.Increment(ctx, "ir", time.Minute)
+				if err != nil || c < 1 || c > n {
+					t.Errorf("Increment: got %d (%v), want 1..%d", c, err, n)
+					return
+				}
+				if err := s.Release(ctx, "ir", at); err != nil {
+					t.Errorf("Release: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if got, _, err := s.Count(ctx, "ir"); err != nil || got != 0 {
+			t.Errorf("Count after %d increments each released: got %d (%v), want 0", n, got, err)
 		}
 	})
 }

@@ -25,6 +25,7 @@ export default {
       userinfo: "https://acme.example.com/me", client: { token_endpoint_auth_method: "client_secret_post" },
       allowDangerousEmailAccountLinking: true,
     }),
-    OIDC({ id: "corp", name: "Corp SSO", issuer: "https://sso.corp.example", clientId: "corp-client", checks: ["state"] }),
+    OIDC({ id: "corp", name: "Corp SSO", issuer: "https://sso.corp.example", clientId: "corp-client", checks: ["state"],
+      logout: { backchannel: true, endSession: true } }),
   ],
 };

@@ -31,12 +31,17 @@ export default {
       if (p.startsWith("/anonymous")) return true;
       if (p.startsWith("/redirect")) return "/elsewhere";
       if (p.startsWith("/offsite")) return "https://evil.example/";
+      if (p === "/go") return request.query.to ?? "/"; // any redirect the attack suite asks for
       if (!token) return false;
+      if (p.startsWith("/api/")) {
+        // How the caller authenticated, for the bearer tests.
+        return { headers: { "X-Callgate-Auth": [request.auth.method, request.auth.type, request.auth.provider ?? ""].join("/") } };
+      }
       if (p.startsWith("/deny")) return false;
       if (p.startsWith("/extra")) {
         return {
           headers: { "X-Role": auth.user.role, "X-Route": request.route, "X-Seen-Query": request.query.q ?? "", "X-Seen-Accept": request.headers.accept ?? "" },
-          claims: { tier: "gold" },
+          claims: { tier: "gold", sub: "forged", beta: true }, // sub is the core's: it keeps the token's
         };
       }
       return true;
