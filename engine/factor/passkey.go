@@ -156,7 +156,8 @@ func (p *Passkeys) BeginRegistration(u User) (Ceremony, error) {
 // FinishRegistration verifies the browser's answer (the PublicKeyCredential from
 // navigator.credentials.create(), as JSON) to the ceremony whose state this is, for the
 // same user, and returns the passkey to store, named name and created at now. It refuses
-// a ceremony older than the timeout at now.
+// a ceremony older than the timeout at now, and a credential u already has; one that
+// another user has is for store.CreatePasskey to refuse (ErrDuplicate).
 func (p *Passkeys) FinishRegistration(u User, state, response []byte, name string, now time.Time) (store.Passkey, error) {
 	session, err := p.session(state, now)
 	if err != nil {
@@ -232,6 +233,10 @@ func (p *Passkeys) BeginLogin(u *User) (Ceremony, error) {
 // (a counter that did not increase is refused); store.UsePasskey makes that check
 // atomic.
 func (p *Passkeys) FinishLogin(state, response []byte, lookup func(credentialID, userHandle []byte) (User, error)) (LoginResult, error) {
+	if lookup == nil {
+		return LoginResult{}, errors.New("passkey sign-in: no credential lookup")
+	}
+	// go-webauthn checks the expiry against the wall clock too, so this one uses it.
 	session, err := p.session(state, time.Now())
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("passkey sign-in: %w", err)
@@ -258,16 +263,15 @@ func (p *Passkeys) FinishLogin(state, response []byte, lookup func(credentialID,
 	}
 	if len(session.UserID) == 0 {
 		// Passwordless: go-webauthn requires a user handle, asks find for its owner and
-		// checks the handle is that user's ID.
+		// checks that the handle is that user's ID and the credential one of theirs.
 		cred, err = p.wa.ValidateDiscoverableLogin(find, session, parsed)
-	} else {
-		var found webauthn.User
-		if found, err = find(parsed.RawID, parsed.Response.UserHandle); err == nil {
-			if !bytes.Equal(found.WebAuthnID(), session.UserID) {
-				return LoginResult{}, fmt.Errorf("passkey sign-in: %w: the ceremony was begun for another user", ErrRefused)
-			}
-			cred, err = p.wa.ValidateLogin(found, session, parsed)
+	} else if _, err = find(parsed.RawID, parsed.Response.UserHandle); err == nil {
+		// Second factor: the ceremony names the user; the credential must be theirs and
+		// among those the ceremony allowed.
+		if user.ID != string(session.UserID) {
+			return LoginResult{}, fmt.Errorf("passkey sign-in: %w: the ceremony was begun for another user", ErrRefused)
 		}
+		cred, err = p.wa.ValidateLogin(webauthnUser{user}, session, parsed)
 	}
 	if lookupErr != nil {
 		return LoginResult{}, fmt.Errorf("passkey sign-in: look up credential: %w", lookupErr)
