@@ -1,6 +1,7 @@
 // Package store defines what callgate keeps between requests as interfaces, independent of
 // any backend: users, accounts, server-side sessions and verification tokens (shaped like
-// NextAuth's adapter) plus what a gateway needs: revocations, rate-limit counters and locks.
+// NextAuth's adapter) plus what a gateway needs: revocations, rate-limit counters, locks
+// and users' second factors (passkeys, TOTP, recovery codes).
 //
 // Nothing in this package knows about HTTP, cookies or scripts. Backends live in
 // sub-packages (store/bolt is the embedded default, store/redis serves many replicas) and
@@ -82,6 +83,7 @@ type Store interface {
 	Revocations
 	RateLimits
 	Locks
+	Factors
 	// Ping reports whether the backend can be reached.
 	Ping(ctx context.Context) error
 	Close() error

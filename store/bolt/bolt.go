@@ -2,10 +2,12 @@
 // runs as a single replica.
 //
 // Users are JSON documents keyed by ID, with unique index buckets for the username (exact)
-// and the lower-cased e-mail. Every write that touches more than one key happens in one
-// bbolt transaction, so a crash or a refused duplicate never leaves a user half-written or
-// an index pointing nowhere. The file is locked by the process that opens it; a second
-// process gets ErrLocked after a bounded wait instead of hanging.
+// and the lower-cased e-mail; a user's passkeys are indexed by credential ID and by user.
+// Every write that touches more than one key, and every check-and-write of a factor (a
+// signature counter, a TOTP step, a recovery code), happens in one bbolt transaction, so a
+// crash or a refused duplicate never leaves a user half-written or an index pointing
+// nowhere, and a code or counter is accepted once. The file is locked by the process that
+// opens it; a second process gets ErrLocked after a bounded wait instead of hanging.
 //
 // This package must never report a backend failure as store.ErrNotFound: a caller has to
 // be able to tell "no such user" from "the store is broken".
@@ -17,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -86,7 +89,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range append([][]byte{bucketUsers, bucketUsersByUsername, bucketUsersByEmail}, sessionBuckets...) {
+		for _, name := range slices.Concat([][]byte{bucketUsers, bucketUsersByUsername, bucketUsersByEmail}, sessionBuckets, factorBuckets) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -275,7 +278,8 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 	return list, nil
 }
 
-// DeleteUser removes the user matching q and its index entries in one transaction.
+// DeleteUser removes the user matching q, its index entries and its factors (passkeys,
+// TOTP, recovery codes) in one transaction.
 func (s *Store) DeleteUser(ctx context.Context, q store.UserQuery) error {
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		u, err := findUser(tx, q)
@@ -293,7 +297,7 @@ func (s *Store) DeleteUser(ctx context.Context, q store.UserQuery) error {
 				return fmt.Errorf("delete email index: %w", err)
 			}
 		}
-		return nil
+		return deleteFactors(tx, u.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("delete user: %w", err)

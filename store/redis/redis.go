@@ -1,6 +1,6 @@
 // Package redis is callgate's shared store for many gateway replicas: users, sessions,
-// revocations, rate-limit counters and locks in Redis, through go-redis's UniversalClient
-// (one node, Sentinel or Cluster).
+// revocations, rate-limit counters, locks and second factors in Redis, through go-redis's
+// UniversalClient (one node, Sentinel or Cluster).
 //
 // Every key starts with "{prefix}:", so several gateways can share one Redis under
 // different prefixes. The braces are a Cluster hash tag: all of one gateway's keys live in

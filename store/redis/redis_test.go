@@ -54,6 +54,24 @@ func TestConformance(t *testing.T) {
 	storetest.TestAll(t, func(t *testing.T) store.Store { return openRedis(t) })
 }
 
+// TestFactorReplicas races factor uses across two clients on one key prefix, as two
+// gateway replicas sharing one Redis.
+func TestFactorReplicas(t *testing.T) {
+	storetest.TestFactorReplicas(t, func(t *testing.T) []store.Store {
+		first := openRedis(t)
+		second, err := redis.Open(redis.Options{URL: redisURL(t), KeyPrefix: strings.Trim(first.Prefix(), "{}:")})
+		if err != nil {
+			t.Fatalf("Open the second replica: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := second.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return []store.Store{first, second}
+	})
+}
+
 // TestUnreachableIsUnavailable checks that a server that does not answer is an error
 // distinct from "not found", for every kind of read the gateway makes.
 func TestUnreachableIsUnavailable(t *testing.T) {
@@ -79,6 +97,13 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 		{"RevocationState", func() error { _, err := s.RevocationState(ctx, "u", "t"); return err }()},
 		{"Increment", func() error { _, _, err := s.Increment(ctx, "k", time.Minute); return err }()},
 		{"Release", s.Release(ctx, "k", time.Now())},
+		{"Passkey", func() error { _, err := s.Passkey(ctx, []byte("id")); return err }()},
+		{"ListPasskeys", func() error { _, err := s.ListPasskeys(ctx, "u"); return err }()},
+		{"UsePasskey", s.UsePasskey(ctx, []byte("id"), 1, time.Now())},
+		{"TOTP", func() error { _, err := s.TOTP(ctx, "u"); return err }()},
+		{"UseTOTPStep", s.UseTOTPStep(ctx, "u", 1)},
+		{"UseRecoveryCode", s.UseRecoveryCode(ctx, "u", []byte("h"))},
+		{"CountRecoveryCodes", func() error { _, err := s.CountRecoveryCodes(ctx, "u"); return err }()},
 	}
 	for _, c := range checks {
 		if !errors.Is(c.err, store.ErrUnavailable) || errors.Is(c.err, store.ErrNotFound) {
@@ -135,12 +160,13 @@ func TestKeysCarryPrefixHashTag(t *testing.T) {
 	if err := s.CreateSession(ctx, store.Session{ID: store.SessionID(token), UserID: u.ID, Expires: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
+	enrolFactors(t, s, u.ID)
 	keys, err := s.Client().Keys(ctx, "*"+strings.Trim(s.Prefix(), "{}:")+"*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) < 5 {
-		t.Fatalf("keys: got %v, want user, indexes, list, session, session index", keys)
+	if len(keys) < 9 {
+		t.Fatalf("keys: got %v, want user, indexes, list, session, session index, passkey, its index, TOTP, recovery codes", keys)
 	}
 	for _, k := range keys {
 		if !strings.HasPrefix(k, s.Prefix()) {

@@ -98,6 +98,25 @@ func TestCluster(t *testing.T) {
 	open := func(t *testing.T) store.Store { return openTopology(t, redis.Options{URL: url}) }
 
 	t.Run("Conformance", func(t *testing.T) { storetest.TestAll(t, open) })
+	t.Run("FactorReplicas", func(t *testing.T) {
+		storetest.TestFactorReplicas(t, func(t *testing.T) []store.Store {
+			prefix := testkit.UniquePrefix("callgate-topology")
+			var replicas []store.Store
+			for range 2 {
+				s, err := redis.Open(redis.Options{URL: url, KeyPrefix: prefix})
+				if err != nil {
+					t.Fatalf("Open(%q): %v", url, err)
+				}
+				t.Cleanup(func() {
+					if err := s.Close(); err != nil {
+						t.Errorf("Close: %v", err)
+					}
+				})
+				replicas = append(replicas, s)
+			}
+			return replicas
+		})
+	})
 
 	t.Run("OneSlotOneNode", func(t *testing.T) {
 		s := openTopology(t, redis.Options{URL: url})
@@ -109,6 +128,7 @@ func TestCluster(t *testing.T) {
 		if err := s.CreateSession(ctx, store.Session{ID: store.SessionID("tok"), UserID: u.ID, Expires: time.Now().Add(time.Hour)}); err != nil {
 			t.Fatalf("CreateSession: %v", err)
 		}
+		enrolFactors(t, s, u.ID)
 		cc := s.Client().(*goredis.ClusterClient)
 		var mu sync.Mutex
 		perNode := map[string][]string{}
@@ -128,8 +148,8 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("masters holding the gateway's keys: got %d (%v), want 1", len(perNode), perNode)
 		}
 		for _, keys := range perNode {
-			if len(keys) < 4 {
-				t.Errorf("keys: got %v, want the user, its indexes and the session", keys)
+			if len(keys) < 8 {
+				t.Errorf("keys: got %v, want the user, its indexes, the session and the factors", keys)
 			}
 		}
 	})
@@ -218,6 +238,21 @@ func TestCluster(t *testing.T) {
 			}
 		}
 	})
+}
+
+// enrolFactors gives userID a passkey, a TOTP enrolment and recovery codes.
+func enrolFactors(t *testing.T, s store.Store, userID string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.CreatePasskey(ctx, store.Passkey{ID: []byte("credential-" + userID), UserID: userID, PublicKey: []byte{1}}); err != nil {
+		t.Fatalf("CreatePasskey: %v", err)
+	}
+	if err := s.SetTOTP(ctx, store.TOTPSecret{UserID: userID, Sealed: []byte("sealed")}); err != nil {
+		t.Fatalf("SetTOTP: %v", err)
+	}
+	if err := s.SetRecoveryCodes(ctx, userID, [][]byte{[]byte("h1"), []byte("h2")}); err != nil {
+		t.Fatalf("SetRecoveryCodes: %v", err)
+	}
 }
 
 // bcryptHash is a well-formed bcrypt hash; the store checks the format, not the password.

@@ -49,13 +49,15 @@ end
 return 0
 `)
 
-// deleteUserScript removes a user, its indexes and its list entry if the document is still
-// there. KEYS: document, username index, e-mail index (or the document), list. ARGV: member.
-var deleteUserScript = goredis.NewScript(`
+// deleteUserScript removes a user, its indexes, its list entry and its factors if the
+// document is still there. KEYS: document, username index, e-mail index (or the document),
+// list, then the user's factor keys (factorKeys). ARGV: member, credential key prefix, id.
+var deleteUserScript = goredis.NewScript(deleteFactorsLua + `
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 redis.call('DEL', KEYS[2])
 if KEYS[3] ~= KEYS[1] then redis.call('DEL', KEYS[3]) end
 redis.call('ZREM', KEYS[4], ARGV[1])
+deleteFactors(KEYS[5], KEYS[6], KEYS[7], ARGV[2], ARGV[3])
 return 1
 `)
 
@@ -228,13 +230,15 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 	return list, nil
 }
 
-// DeleteUser removes the user matching q, its indexes and its list entry atomically.
+// DeleteUser removes the user matching q, its indexes, its list entry and its factors
+// (passkeys, TOTP, recovery codes) atomically.
 func (s *Store) DeleteUser(ctx context.Context, q store.UserQuery) error {
 	u, err := s.findUser(ctx, q)
 	if err != nil {
 		return fmt.Errorf("delete user: %w", err)
 	}
-	n, err := deleteUserScript.Run(ctx, s.rdb, s.userKeys(u), member(u)).Int()
+	keys := append(s.userKeys(u), s.factorKeys(u.ID)...)
+	n, err := deleteUserScript.Run(ctx, s.rdb, keys, member(u), s.key("passkey", ""), u.ID).Int()
 	if err != nil {
 		return fmt.Errorf("delete user: %w", wrap("write", err))
 	}

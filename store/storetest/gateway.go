@@ -21,6 +21,7 @@ func TestAll(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Revocations", func(t *testing.T) { TestRevocations(t, open) })
 	t.Run("RateLimits", func(t *testing.T) { TestRateLimits(t, open) })
 	t.Run("Locks", func(t *testing.T) { TestLocks(t, open) })
+	t.Run("Factors", func(t *testing.T) { TestFactors(t, open) })
 }
 
 func newSession(userID, token string, expires time.Time) store.Session {
