@@ -103,6 +103,8 @@ type Engine struct {
 	checks *checkCookies
 	// pages renders the built-in HTML pages (pages.go).
 	pages *pages
+	// factors runs second factors and passkeys (factors.go, factor_routes.go).
+	factors *factors
 }
 
 // New checks the options and returns an Engine.
@@ -156,7 +158,7 @@ func New(o Options) (*Engine, error) {
 		Keys: tokens, Store: o.Store, Now: e.now, Log: e.log,
 		Revoked: revokedHook(e.guard.Revocations), Refresh: e.refreshToken, RefreshDueAt: refreshDueAt,
 		RevokeProvider: e.revokeProviderSession, ProviderRevoked: providerRevokedHook(e.guard.Revocations),
-		KeptClaims: []string{oauth.SessionClaim},
+		KeptClaims: []string{oauth.SessionClaim, session.AMRClaim, session.AuthTimeClaim},
 	})
 	e.stored = newStoreFeatures(o.Store)
 	// A revocation must reach the proxy's session caches at once, not when they expire.
@@ -165,6 +167,11 @@ func New(o Options) (*Engine, error) {
 	e.oauth = oauth.New(e.oauthOptions(o.Store))
 	e.checks = newCheckCookies(e.keys, e.now)
 	e.pages = &pages{origin: e.origin, base: e.base, log: e.log}
+	f, err := newFactors(e, o)
+	if err != nil {
+		return nil, err
+	}
+	e.factors = f
 	return e, nil
 }
 

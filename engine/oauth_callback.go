@@ -72,6 +72,7 @@ func (e *Engine) oauthCallback(a *authRequest, p script.Provider) response {
 		signInExtra: map[string]any{"profile": rawProfile},
 		oauth:       true,
 		cookies:     cookies,
+		amr:         []string{amrFederated},
 		link: func(s *signInAttempt) (response, bool) {
 			if e.stored.st != nil && linked == nil {
 				u, created, err := e.oauth.LinkOrCreate(ctx, p, s.in.User, s.in.Account, oauth.LinkEvents{

@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-//go:embed pages/*.html
+//go:embed pages
 var pageFiles embed.FS
 
 // pageTemplates are parsed once; html/template escapes every value, so nothing a request
@@ -56,6 +56,8 @@ type pageData struct {
 	SignedIn    bool
 	User        map[string]any
 	SessionJSON string
+	// Factor is set on the factor pages (factor_pages.go).
+	Factor *factorView
 }
 
 type providerView struct {
@@ -143,7 +145,7 @@ func (pg *pages) renderVerifyRequest(a *authRequest) []byte {
 // page on the page routes, NextAuth's configuration JSON elsewhere.
 func (pg *pages) serverError(a *authRequest, err error) response {
 	a.logScriptError("", err)
-	if a.r.Method == http.MethodGet && (a.action == "signin" || a.action == "signout" || a.action == "error" || a.action == "verify-request") {
+	if a.r.Method == http.MethodGet && (a.action == "signin" || a.action == "signout" || a.action == "error" || a.action == "verify-request" || a.action == "challenge" || a.action == "factors") {
 		return htmlResponse(500, pg.renderError(a, "configuration"))
 	}
 	return jsonResponse(500, configErrorBody)

@@ -57,6 +57,7 @@ func proxyFront(t testing.TB, g *gateway, upstream string) *httptest.Server {
 	cfg.ApplyDefaults()
 	p, err := proxy.New(proxy.Options{
 		Origin: gatewayOrigin, SignInURL: gatewayOrigin + engine.BasePath + "/signin",
+		ChallengeURL: gatewayOrigin + engine.BasePath + "/challenge",
 		Sessions: func(r *http.Request) (proxy.Session, []string, error) {
 			s, setCookie, err := g.eng.ProxySession(r)
 			if errors.Is(err, engine.ErrStoreUnavailable) {

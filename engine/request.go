@@ -43,10 +43,12 @@ type authRequest struct {
 	limits guard.Reservation
 }
 
-// validActions are NextAuth v4's AuthAction values.
+// validActions are NextAuth v4's AuthAction values, and the factor routes.
 var validActions = map[string]bool{
 	"providers": true, "session": true, "csrf": true, "signin": true, "signout": true,
 	"callback": true, "verify-request": true, "error": true, "_log": true,
+	// callgate's own: second factors and passkeys (factor_routes.go).
+	"challenge": true, "webauthn": true, "totp": true, "factors": true, "assets": true,
 }
 
 // errBodyTooLarge is answered with 413.

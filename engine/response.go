@@ -20,6 +20,9 @@ type response struct {
 	cookies []string
 	// header holds extra response headers (Retry-After on 429 and 503).
 	header map[string]string
+	// scripted is an HTML page that runs the gateway's own script (the factor pages,
+	// which drive the browser's WebAuthn API): its CSP allows script and fetch from self.
+	scripted bool
 }
 
 func jsonResponse(status int, v any) response {
@@ -101,7 +104,11 @@ func (a *authRequest) write(w http.ResponseWriter, res response) {
 		// No form-action directive: browsers apply it to the redirects that follow a form
 		// post, and a sign-in legitimately ends on another route host or at an identity
 		// provider. img-src allows the theme's logo.
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'")
+		csp := "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'"
+		if res.scripted {
+			csp = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'"
+		}
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Frame-Options", "DENY")
 	}
 	status := res.status

@@ -144,6 +144,8 @@ func (e *Engine) route(a *authRequest) response {
 			}
 			return htmlResponse(200, e.pages.renderVerifyRequest(a))
 		}
+	case "challenge", "webauthn", "totp", "factors", "assets":
+		return e.factorRoute(a)
 	case "_log":
 		if !get {
 			res := jsonResponse(200, map[string]any{})

@@ -21,6 +21,15 @@ func (e *Engine) callback(a *authRequest) response {
 	if p.Type == "oauth" || p.Type == "oidc" {
 		return e.oauthCallback(a, p)
 	}
+	if p.Type == "passkey" {
+		if a.r.Method != http.MethodPost {
+			return textResponse(http.StatusBadRequest, "Error: sign-in with a passkey is a POST")
+		}
+		if !a.csrfVerified {
+			return redirectTo(200, e.base+"/signin?csrf=true")
+		}
+		return e.passkeySignIn(a, p)
+	}
 	if p.Type != "credentials" {
 		return redirectTo(200, e.urls.errorURL("error=Configuration"))
 	}
@@ -66,6 +75,7 @@ func (e *Engine) credentialsSignIn(a *authRequest, p script.Provider) response {
 	return e.signInTail(a, &signInAttempt{
 		in:          session.SignIn{User: user, Account: account, UserID: userID, HasID: hasID},
 		signInExtra: map[string]any{"credentials": a.body},
+		amr:         []string{amrPassword},
 	})
 }
 
@@ -86,6 +96,9 @@ type signInAttempt struct {
 	// link, when set, runs once signIn has allowed the user (OAuth account linking). It may
 	// replace in.User, in.UserID and in.IsNewUser; a response ends the sign-in.
 	link func(*signInAttempt) (response, bool)
+	// amr is how the provider authenticated the user (RFC 8176: "pwd" for credentials,
+	// "hwk" for a passkey, "fed" for OAuth): the session records it when factors are on.
+	amr []string
 }
 
 // status is the answer's status for a refusal: 200 for OAuth, as NextAuth does.
@@ -108,9 +121,11 @@ func (e *Engine) signInTail(a *authRequest, s *signInAttempt) response {
 		res.cookies = s.cookies
 		return res
 	}
+	var allowed any
 	if a.gen.Defines(script.CallbackSignIn) {
 		// A key absent from signInExtra is nil here, which leaves it out of the argument.
-		allowed, err := a.gen.SignIn(ctx, script.SignInArgs{
+		var err error
+		allowed, err = a.gen.SignIn(ctx, script.SignInArgs{
 			User: s.in.User, Account: s.in.Account,
 			Profile: s.signInExtra["profile"], Credentials: s.signInExtra["credentials"],
 		})
@@ -133,7 +148,30 @@ func (e *Engine) signInTail(a *authRequest, s *signInAttempt) response {
 			return res
 		}
 	}
+	if e.factors.on(&a.cfg) {
+		kinds, asked, err := secondFactorKinds(allowed, e.factors.kinds(&a.cfg))
+		if err != nil {
+			e.log.ErrorContext(ctx, "signIn's second factor answer refused", "code", "SIGNIN_CALLBACK_ERROR", "error", err.Error())
+			return withCookies(redirectTo(s.status(http.StatusInternalServerError), e.urls.errorURL("error=Configuration")))
+		}
+		if asked {
+			return e.requireSecondFactor(a, s, kinds)
+		}
+		s.in.AMR = s.amr
+	} else if _, asked, _ := secondFactorKinds(allowed, nil); asked {
+		// A policy that asks for a factor the gateway cannot run must not sign the user in
+		// with less.
+		e.log.ErrorContext(ctx, "signIn asked for a second factor, but the auth config turns none on (factors) or the gateway has no store",
+			"code", "SIGNIN_CALLBACK_ERROR")
+		return withCookies(redirectTo(s.status(http.StatusInternalServerError), e.urls.errorURL("error=Configuration")))
+	}
+	return e.issueSignIn(a, s)
+}
 
+// issueSignIn is the end of the sign-in tail, once every check has passed: the session,
+// its cookies, events.signIn and the redirect to the callback URL.
+func (e *Engine) issueSignIn(a *authRequest, s *signInAttempt) response {
+	ctx := a.r.Context()
 	issued, err := e.sessions.For(a.cfg).Issue(ctx, a.gen, s.in)
 	if err != nil {
 		return e.issueFailed(a, s, err)

@@ -26,6 +26,10 @@ type Session struct {
 	// providers with single logout on; empty otherwise. A back-channel logout from that
 	// provider ends the session by them.
 	Provider, ProviderSubject, ProviderSessionID string
+	// AMR and AuthTime are how and when the user last authenticated (RFC 8176 method
+	// names), when the sign-in or a step-up recorded them; empty otherwise.
+	AMR      []string
+	AuthTime time.Time
 }
 
 // SessionID returns the identifier a session token is stored under. Backends never see the

@@ -46,8 +46,9 @@ func frontHandler(cfg config.Config, eng *engine.Engine, keys *assertion.Keys, s
 		return nil, err
 	}
 	p, err := proxy.New(proxy.Options{
-		Origin:    eng.Origin(),
-		SignInURL: eng.Origin() + engine.BasePath + "/signin",
+		Origin:       eng.Origin(),
+		SignInURL:    eng.Origin() + engine.BasePath + "/signin",
+		ChallengeURL: eng.Origin() + engine.BasePath + "/challenge",
 		Sessions: func(r *http.Request) (proxy.Session, []string, error) {
 			s, setCookie, err := eng.ProxySession(r)
 			ps, err := proxySession(s, err)

@@ -32,6 +32,11 @@ type decision struct {
 	bearerRefused string
 	// setCookie renews or deletes the session cookie: Set-Cookie values for the answer.
 	setCookie []string
+	// stepUp, when set, is the factor kinds the authorized callback asked the user to prove
+	// again ({stepUp: {factors}}); empty for any. The request does not pass.
+	stepUp []string
+	// stepUpAsked tells an empty stepUp (any factor) from none.
+	stepUpAsked bool
 }
 
 // decide runs the session read and the authorized callback for a request to rt.
@@ -78,6 +83,14 @@ func (p *Proxy) decide(r *http.Request, rt *route, v *view) decision {
 				p.log.WarnContext(ctx, "authorized returned a redirect to another origin; refusing the request", "code", "UNSAFE_REDIRECT", "route", rt.Name, "url", x)
 			}
 		case map[string]any:
+			if up, asked, err := stepUpKinds(x); asked {
+				if err != nil {
+					p.logCallbackError(r, rt, err)
+					return decision{failed: true}
+				}
+				d.stepUp, d.stepUpAsked = up, true
+				break
+			}
 			d.allow, extra = true, x
 		}
 	default:
@@ -290,6 +303,8 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, v *view, d decisi
 			"The gateway cannot reach its session store. Try again in a moment.")
 	case d.failed:
 		writePage(w, r, http.StatusInternalServerError, "Something went wrong", "The gateway could not decide this request. Try again in a moment.")
+	case d.stepUpAsked:
+		p.refuseStepUp(w, r, v, d, nginx)
 	case d.location != "":
 		if nginx {
 			w.Header().Set(NginxLocationHeader, d.location)
@@ -335,5 +350,66 @@ func writePage(w http.ResponseWriter, r *http.Request, status int, title, detail
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	b, _ := json.Marshal(map[string]string{"error": strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), "message": title})
+	_, _ = w.Write(b)
+}
+
+// stepUpKinds reads authorized's {stepUp: {factors?: [kinds]}}: the kinds the user must
+// prove again (none listed: any), and whether it asked at all. A malformed answer is an
+// error: the request must not pass on a policy nobody can read.
+func stepUpKinds(res map[string]any) (kinds []string, asked bool, err error) {
+	v, ok := res["stepUp"]
+	if !ok || v == nil || v == false {
+		return nil, false, nil
+	}
+	if v == true {
+		return nil, true, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, true, fmt.Errorf("authorized: stepUp must be true or {factors}, got %T", v)
+	}
+	list, ok := m["factors"]
+	if !ok || list == nil {
+		return nil, true, nil
+	}
+	items, ok := list.([]any)
+	if !ok {
+		return nil, true, fmt.Errorf("authorized: stepUp.factors must be an array, got %T", list)
+	}
+	for _, it := range items {
+		s, _ := it.(string)
+		if s != "passkey" && s != "totp" {
+			return nil, true, fmt.Errorf(`authorized: stepUp.factors lists %v; the kinds are "passkey" and "totp"`, it)
+		}
+		kinds = append(kinds, s)
+	}
+	return kinds, true, nil
+}
+
+// refuseStepUp answers a request whose session must prove a factor again: a browser goes
+// to the challenge page and comes back to the URL it asked for; an API client gets RFC
+// 9470's 401 insufficient_user_authentication. A request with no session signs in first.
+func (p *Proxy) refuseStepUp(w http.ResponseWriter, r *http.Request, v *view, d decision, nginx bool) {
+	if !d.signedIn {
+		d.stepUpAsked = false
+		p.refuse(w, r, v, d, nginx)
+		return
+	}
+	q := url.Values{"callbackUrl": {v.requestURL()}}
+	if len(d.stepUp) > 0 {
+		q.Set("factors", strings.Join(d.stepUp, ","))
+	}
+	challenge := p.o.ChallengeURL + "?" + q.Encode()
+	if nginx {
+		w.Header().Set(NginxLocationHeader, challenge)
+	}
+	if !nginx && wantsHTML(r) {
+		http.Redirect(w, r, challenge, http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", `Bearer realm="callgate", error="insufficient_user_authentication", error_description="a more recent or a stronger authentication is required"`)
+	w.WriteHeader(http.StatusUnauthorized)
+	b, _ := json.Marshal(map[string]string{"error": "insufficient_user_authentication", "challengeUrl": challenge})
 	_, _ = w.Write(b)
 }

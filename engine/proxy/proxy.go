@@ -95,6 +95,9 @@ type Options struct {
 	Origin string
 	// SignInURL is the sign-in page; callbackUrl is appended.
 	SignInURL string
+	// ChallengeURL is the factor challenge page a step-up sends browsers to; callbackUrl
+	// and factors are appended.
+	ChallengeURL string
 	// Sessions returns the request's session, or nil when it has none, and the Set-Cookie
 	// values that renew (or delete) the session cookie, which the answer to the browser
 	// carries: a proxied response on top of the upstream's own cookies, a forward-auth

@@ -88,6 +88,9 @@ type Config struct {
 	JWT              JWTOptions
 	UseSecureCookies *bool // nil: decided by the URL scheme
 	Theme            Theme
+	// Factors turns on second factors and passkeys (config_factors.go); the zero value is
+	// off, and the gateway then is NextAuth exactly.
+	Factors FactorOptions
 }
 
 // Provider is one sign-in method: Type is "credentials", "oauth" or "oidc".

@@ -16,11 +16,12 @@ var (
 	knownTopLevel = map[string]bool{
 		"providers": true, "callbacks": true, "events": true, "pages": true,
 		"session": true, "jwt": true, "theme": true, "useSecureCookies": true,
+		"factors": true, // callgate's: second factors and passkeys (config_factors.go)
 	}
 	knownCallbacks = map[string]bool{"signIn": true, "redirect": true, "session": true, "jwt": true, "authorized": true}
 	knownEvents    = map[string]bool{
 		"signIn": true, "signOut": true, "createUser": true, "updateUser": true,
-		"linkAccount": true, "session": true,
+		"linkAccount": true, "session": true, "enrollFactor": true, "removeFactor": true,
 	}
 )
 
@@ -225,6 +226,9 @@ func (g *Generation) readConfig(v *vm) error {
 			return g.configError("useSecureCookies must be a boolean, got %s", v.typeOf(u))
 		}
 		c.UseSecureCookies = &b
+	}
+	if err := g.readFactors(v, cfg, &c); err != nil {
+		return err
 	}
 	g.config = c
 	return nil

@@ -37,6 +37,10 @@ const (
 	EventUpdateUser
 	EventLinkAccount
 	EventSession
+	// EventEnrollFactor and EventRemoveFactor are callgate's: a user added or removed a
+	// second factor or passkey ({user, factor: {type, id, name}}).
+	EventEnrollFactor
+	EventRemoveFactor
 	eventCount
 )
 
@@ -69,12 +73,14 @@ var eventInfo = [eventCount]struct {
 	lane      lane
 	order     []string
 }{
-	EventSignIn:      {"signIn", "events.signIn", laneSignIn, []string{"user", "account", "profile", "isNewUser"}},
-	EventSignOut:     {"signOut", "events.signOut", laneSignIn, []string{"session", "token"}},
-	EventCreateUser:  {"createUser", "events.createUser", laneSignIn, []string{"user"}},
-	EventUpdateUser:  {"updateUser", "events.updateUser", laneSignIn, []string{"user"}},
-	EventLinkAccount: {"linkAccount", "events.linkAccount", laneSignIn, []string{"user", "account", "profile"}},
-	EventSession:     {"session", "events.session", laneRequest, []string{"session", "token"}},
+	EventSignIn:       {"signIn", "events.signIn", laneSignIn, []string{"user", "account", "profile", "isNewUser"}},
+	EventSignOut:      {"signOut", "events.signOut", laneSignIn, []string{"session", "token"}},
+	EventCreateUser:   {"createUser", "events.createUser", laneSignIn, []string{"user"}},
+	EventUpdateUser:   {"updateUser", "events.updateUser", laneSignIn, []string{"user"}},
+	EventLinkAccount:  {"linkAccount", "events.linkAccount", laneSignIn, []string{"user", "account", "profile"}},
+	EventSession:      {"session", "events.session", laneRequest, []string{"session", "token"}},
+	EventEnrollFactor: {"enrollFactor", "events.enrollFactor", laneSignIn, []string{"user", "factor"}},
+	EventRemoveFactor: {"removeFactor", "events.removeFactor", laneSignIn, []string{"user", "factor"}},
 }
 
 // Key is the callback's key in the auth config's `callbacks` object ("jwt"); empty for a

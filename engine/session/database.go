@@ -146,6 +146,9 @@ func (s *databaseStrategy) Issue(ctx context.Context, gen *script.Generation, in
 	if ps := in.ProviderSession; ps != nil {
 		rec.Provider, rec.ProviderSubject, rec.ProviderSessionID = ps.Provider, ps.Subject, ps.SID
 	}
+	if in.AMR != nil {
+		rec.AMR, rec.AuthTime = in.AMR, now
+	}
 	if err := s.o.Store.CreateSession(ctx, rec); err != nil {
 		return Cookie{}, unavailable(err)
 	}
@@ -209,6 +212,9 @@ func (s *databaseStrategy) Lookup(ctx context.Context, raw string) (*Session, er
 	}
 	if entry.user.Role != "" {
 		claims["role"] = entry.user.Role
+	}
+	if entry.session.AMR != nil {
+		claims[AMRClaim], claims[AuthTimeClaim] = entry.session.AMR, float64(entry.session.AuthTime.Unix())
 	}
 	return &Session{token: claims, expires: entry.session.Expires, now: s.o.Now, user: user, raw: raw, signedIn: entry.session.CreatedAt}, nil
 }
@@ -284,4 +290,38 @@ func (s *databaseStrategy) EndProvider(ctx context.Context, l ProviderLogout) ([
 		return anonymous, nil
 	}
 	return events, nil
+}
+
+// Reauthenticate replaces the store session of raw with a new one recording the new
+// authentication: a new session id, as after any change of what a session may do, so a
+// copy of the old cookie does not gain the step-up. The new session keeps the user, the
+// provider session and the sign-in time, and ends the old one.
+func (s *databaseStrategy) Reauthenticate(ctx context.Context, gen *script.Generation, raw string, amr []string) (Cookie, error) {
+	if s.o.Store == nil {
+		return Cookie{}, ErrNoStore
+	}
+	now := s.o.Now()
+	oldID := store.SessionID(raw)
+	old, _, err := s.o.Store.GetSessionAndUser(ctx, oldID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !old.Expires.After(now)) {
+		return Cookie{}, ErrNoSession
+	}
+	if err != nil {
+		return Cookie{}, unavailable(err)
+	}
+	tok, err := newToken()
+	if err != nil {
+		return Cookie{}, err
+	}
+	life, _ := lifetime(gen.Config().Session, old.CreatedAt, now)
+	rec := old
+	rec.ID, rec.Expires, rec.AMR, rec.AuthTime = store.SessionID(tok), now.Add(life), amr, now
+	if err := s.o.Store.CreateSession(ctx, rec); err != nil {
+		return Cookie{}, unavailable(err)
+	}
+	if _, err := s.o.Store.DeleteSession(ctx, oldID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.o.Log.WarnContext(ctx, "end the session a step-up replaced", "code", "SESSION_ERROR", "error", err.Error())
+	}
+	s.cache.remove(oldID)
+	return Cookie{Value: tok, Expires: rec.Expires}, nil
 }

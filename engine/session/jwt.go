@@ -194,7 +194,7 @@ func (s *jwtStrategy) Issue(ctx context.Context, gen *script.Generation, in Sign
 	if cfg.Session.AbsoluteMaxAge > 0 {
 		signedIn, tokenAge = now, min(tokenAge, cfg.Session.AbsoluteMaxAge)
 	}
-	tokenOut, err := withClaims(tokenOut, lifetimeClaims(signedIn, in.Claims))
+	tokenOut, err := withClaims(tokenOut, authenticationClaims(in.AMR, now, lifetimeClaims(signedIn, in.Claims)))
 	if err != nil {
 		return Cookie{}, fmt.Errorf("%w: %w", ErrEncode, err)
 	}
@@ -284,4 +284,37 @@ func (s *jwtStrategy) EndProvider(ctx context.Context, l ProviderLogout) ([]map[
 		return nil, err
 	}
 	return []map[string]any{{"token": l.Token}}, nil
+}
+
+// Reauthenticate re-encodes the token of raw with the new authentication (amr, and
+// auth_time now) and a full lifetime from now. The jwt callback does not run: nothing about
+// the user changed, only how recently they proved who they are. The old token stays valid
+// until it expires, as after any renewal.
+func (s *jwtStrategy) Reauthenticate(ctx context.Context, gen *script.Generation, raw string, amr []string) (Cookie, error) {
+	decoded, payload, err := s.o.Keys.DecodePayload(raw)
+	if err != nil {
+		return Cookie{}, ErrNoSession
+	}
+	if revoked, err := s.o.Revoked(ctx, decoded); err != nil {
+		return Cookie{}, fmt.Errorf("check revocations: %w", err)
+	} else if revoked {
+		return Cookie{}, ErrNoSession
+	}
+	cfg := gen.Config()
+	now := s.o.Now()
+	var signedIn time.Time
+	tokenAge := cfg.JWT.MaxAge
+	if cfg.Session.AbsoluteMaxAge > 0 {
+		signedIn, tokenAge = now, min(tokenAge, cfg.Session.AbsoluteMaxAge)
+	}
+	tokenOut, err := withClaims(payload, authenticationClaims(amr, now, lifetimeClaims(signedIn, nil)))
+	if err != nil {
+		return Cookie{}, fmt.Errorf("%w: %w", ErrEncode, err)
+	}
+	tok, err := s.o.Keys.EncodeJSON(tokenOut, tokenAge)
+	if err != nil {
+		return Cookie{}, fmt.Errorf("%w: %w", ErrEncode, err)
+	}
+	life, _ := lifetime(cfg.Session, signedIn, now)
+	return Cookie{Value: tok, Expires: now.Add(life)}, nil
 }

@@ -77,3 +77,23 @@ func extension(o script.SessionOptions, signedIn, expires, now time.Time) (time.
 	}
 	return next, true
 }
+
+// AMRClaim is the jwt session token's claim listing how the user last authenticated (RFC
+// 8176 method names), set with auth_time when the sign-in or a step-up recorded it
+// (SignIn.AMR). The core keeps both across renewals; a script cannot change them.
+const AMRClaim = "amr"
+
+// authenticationClaims adds amr and auth_time (at) to claims when amr is set; claims is
+// not modified.
+func authenticationClaims(amr []string, at time.Time, claims map[string]any) map[string]any {
+	if amr == nil {
+		return claims
+	}
+	out := make(map[string]any, len(claims)+2)
+	for k, v := range claims {
+		out[k] = v
+	}
+	out[AMRClaim] = amr
+	out[AuthTimeClaim] = at.Unix()
+	return out
+}

@@ -42,6 +42,8 @@ var (
 	ErrDenied = errors.New("the jwt callback returned null")
 	// ErrEncode is a session token that could not be encoded.
 	ErrEncode = errors.New("encode session token")
+	// ErrNoSession is a reauthentication of a cookie that is no valid session.
+	ErrNoSession = errors.New("no valid session to reauthenticate")
 )
 
 // CallbackError is a jwt or session callback that failed while a session was issued.
@@ -79,6 +81,10 @@ type Strategy interface {
 	// has ended (a back-channel logout), on every replica sharing the store. It returns
 	// an events.signOut argument per session it can name.
 	EndProvider(ctx context.Context, l ProviderLogout) ([]map[string]any, error)
+	// Reauthenticate records a new authentication of the session of raw (a step-up: the
+	// user proved a factor again) and returns the cookie of the session it becomes, whose
+	// amr is amr and whose auth_time is now. ErrNoSession when raw is no valid session.
+	Reauthenticate(ctx context.Context, gen *script.Generation, raw string, amr []string) (Cookie, error)
 }
 
 // Renewal is the outcome of Strategy.Renew.
@@ -162,6 +168,11 @@ type SignIn struct {
 	// has single logout on: a database session records it (the jwt strategy's token
 	// carries it in Claims).
 	ProviderSession *ProviderSession
+	// AMR, when set, is how the user authenticated (RFC 8176 method names: "pwd", "otp",
+	// "hwk", "mfa"): the session records it with the time, as the token's amr and
+	// auth_time claims (jwt) or the stored session's (database), so authorized() can ask
+	// for a recent or a stronger authentication. Unset, the token is NextAuth's exactly.
+	AMR []string
 }
 
 // Refreshed is the outcome of the Refresh hook on a decoded token (engine/oauth's refresh).

@@ -36,11 +36,14 @@ type sessionDocument struct {
 	Provider          string    `json:"provider,omitempty"`
 	ProviderSubject   string    `json:"providerSubject,omitempty"`
 	ProviderSessionID string    `json:"providerSessionId,omitempty"`
+	AMR               []string  `json:"amr,omitempty"`
+	AuthTime          time.Time `json:"authTime,omitzero"`
 }
 
 func (d sessionDocument) session(id string) store.Session {
 	return store.Session{ID: id, UserID: d.UserID, Expires: d.Expires, CreatedAt: d.CreatedAt,
-		Provider: d.Provider, ProviderSubject: d.ProviderSubject, ProviderSessionID: d.ProviderSessionID}
+		Provider: d.Provider, ProviderSubject: d.ProviderSubject, ProviderSessionID: d.ProviderSessionID,
+		AMR: d.AMR, AuthTime: d.AuthTime}
 }
 
 // pairKey joins two strings with a NUL byte, which neither may contain, so that a prefix
@@ -68,7 +71,8 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 		sess.CreatedAt = time.Now().UTC()
 	}
 	doc, err := json.Marshal(sessionDocument{UserID: sess.UserID, Expires: sess.Expires.UTC(), CreatedAt: sess.CreatedAt.UTC(),
-		Provider: sess.Provider, ProviderSubject: sess.ProviderSubject, ProviderSessionID: sess.ProviderSessionID})
+		Provider: sess.Provider, ProviderSubject: sess.ProviderSubject, ProviderSessionID: sess.ProviderSessionID,
+		AMR: sess.AMR, AuthTime: sess.AuthTime.UTC()})
 	if err != nil {
 		return fmt.Errorf("create session: encode: %w", err)
 	}

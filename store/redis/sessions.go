@@ -23,17 +23,28 @@ import (
 // Times are Unix milliseconds so the Lua scripts can compare and rewrite them (cjson keeps
 // the other fields as they are).
 type sessionDocument struct {
-	UserID            string `json:"u"`
-	Expires           int64  `json:"e"`
-	CreatedAt         int64  `json:"c"`
-	Provider          string `json:"p,omitempty"`
-	ProviderSubject   string `json:"ps,omitempty"`
-	ProviderSessionID string `json:"pi,omitempty"`
+	UserID            string   `json:"u"`
+	Expires           int64    `json:"e"`
+	CreatedAt         int64    `json:"c"`
+	Provider          string   `json:"p,omitempty"`
+	ProviderSubject   string   `json:"ps,omitempty"`
+	ProviderSessionID string   `json:"pi,omitempty"`
+	AMR               []string `json:"amr,omitempty"`
+	AuthTime          int64    `json:"at,omitempty"` // Unix milliseconds; 0 when not recorded
 }
 
 func (d sessionDocument) session(id string) store.Session {
 	return store.Session{ID: id, UserID: d.UserID, Expires: time.UnixMilli(d.Expires).UTC(), CreatedAt: time.UnixMilli(d.CreatedAt).UTC(),
-		Provider: d.Provider, ProviderSubject: d.ProviderSubject, ProviderSessionID: d.ProviderSessionID}
+		Provider: d.Provider, ProviderSubject: d.ProviderSubject, ProviderSessionID: d.ProviderSessionID,
+		AMR: d.AMR, AuthTime: authTime(d.AuthTime)}
+}
+
+// authTime is a stored auth time: zero when none was recorded.
+func authTime(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
 }
 
 // createSessionScript: KEYS session, user index; ARGV document, expiry ms, id, now ms.
@@ -116,8 +127,13 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	if sess.CreatedAt.IsZero() {
 		sess.CreatedAt = time.Now()
 	}
-	doc, err := json.Marshal(sessionDocument{UserID: sess.UserID, Expires: sess.Expires.UnixMilli(), CreatedAt: sess.CreatedAt.UnixMilli(),
-		Provider: sess.Provider, ProviderSubject: sess.ProviderSubject, ProviderSessionID: sess.ProviderSessionID})
+	d := sessionDocument{UserID: sess.UserID, Expires: sess.Expires.UnixMilli(), CreatedAt: sess.CreatedAt.UnixMilli(),
+		Provider: sess.Provider, ProviderSubject: sess.ProviderSubject, ProviderSessionID: sess.ProviderSessionID,
+		AMR: sess.AMR}
+	if !sess.AuthTime.IsZero() {
+		d.AuthTime = sess.AuthTime.UnixMilli()
+	}
+	doc, err := json.Marshal(d)
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
