@@ -294,6 +294,7 @@ func startPasskeyGateway(t *testing.T, now func() time.Time) *passkeyEnv {
 		UsersFile:  users,
 		Args:       []string{"--upstream", app.URL},
 		Now:        now,
+		Host:       "localhost", // the RP ID; an IP address cannot be one
 	})
 	return &passkeyEnv{gw: gw, chromium: chromium, node: node, pk: pkg}
 }

@@ -258,7 +258,10 @@
   const enrolTOTP = $("enrol-totp");
   if (enrolTOTP) {
     enrolTOTP.addEventListener("click", () => startTOTP(enrolTOTP));
-    confirmTOTP();
+    // Enrolled: what is left to do is keep the codes and continue.
+    confirmTOTP(() => {
+      for (const el of document.querySelectorAll(".enrol")) el.hidden = true;
+    });
   }
 
   // The factors page.
