@@ -43,6 +43,10 @@ type gatewayOptions struct {
 	Args       []string          // more `serve` flags, e.g. --config FILE
 	Now        func() time.Time  // serve's clock (engine, session token, proxy, assertion keys); time.Now
 	Env        map[string]string // more environment variables serve sees, beside AUTH_SECRET
+	// Host is the host name of the gateway's public URL (--url); 127.0.0.1. It listens on
+	// 127.0.0.1 either way. WebAuthn needs a domain ("localhost"): its RP ID cannot be an
+	// IP address.
+	Host string
 }
 
 // waitForRedisPing waits until a redis-server on port answers PING.
@@ -115,6 +119,10 @@ func startGateway(t *testing.T, opts gatewayOptions) *testGateway {
 
 	addr := freeLoopbackAddr(t)
 	gw.URL = "http://" + addr
+	if opts.Host != "" {
+		_, port, _ := net.SplitHostPort(addr)
+		gw.URL = "http://" + net.JoinHostPort(opts.Host, port)
+	}
 	serveArgs := []string{"serve", "--listen", addr, "--url", gw.URL, "--data", gw.DataDir, "--scripts", opts.ScriptsDir}
 	serveArgs = append(serveArgs, patientAuthorize(t, opts.Args)...)
 

@@ -1,0 +1,427 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// The passkey browser tests run testdata/browser/passkey.mjs in headless Chromium with a
+// CDP virtual authenticator against a gateway whose config (testdata/passkey-scripts)
+// offers passwords and passkeys: an admin's password sign-in needs a passkey too, and
+// /admin needs a passkey used within five minutes. The app behind it greets the user by
+// the name the gateway forwards.
+
+// passkeyUsers are the accounts of the passkey tests, all with the password "secret":
+// ada is an admin (second factor), grace is not.
+var passkeyUsers = []struct{ ID, Username, Name, Role string }{
+	{"66b2f0c2e4b0a1b2c3d4e5a1", "ada", "Ada", "admin"},
+	{"66b2f0c2e4b0a1b2c3d4e5a2", "grace", "Grace", "user"},
+}
+
+const passkeyPassword = "secret"
+
+// passkeySession is what /api/auth/session answers in the passkey tests: the config's
+// session callback copies amr and auth_time from the token.
+type passkeySession struct {
+	User *struct {
+		Name     string   `json:"name"`
+		AMR      []string `json:"amr"`
+		AuthTime float64  `json:"auth_time"`
+	} `json:"user"`
+}
+
+type passkeyListed struct{ ID, Name, LastUsed string }
+
+type passkeyAdded struct {
+	Message  string
+	Shown    []passkeyListed
+	Reloaded []passkeyListed
+}
+
+type heldCredential struct {
+	RPID       string `json:"rpId"`
+	Resident   bool
+	SignCount  int
+	UserHandle string
+}
+
+type passwordSignIn struct {
+	SigninURL     string `json:"signinURL"`
+	PasskeyButton bool
+	LandedURL     string `json:"landedURL"`
+}
+
+type passkeySignIn struct {
+	LandedURL string `json:"landedURL"`
+	Greeting  string
+	Posts     []string
+}
+
+type challengeSeen struct {
+	URL                         string `json:"url"`
+	Heading                     string
+	EnrolPasskey, PasskeyButton bool
+	Session                     passkeySession
+}
+
+type landedSeen struct {
+	LandedURL string `json:"landedURL"`
+	Greeting  string
+	Session   passkeySession
+}
+
+// driverCommon is what every scenario's output carries.
+type driverCommon struct {
+	Navigations []string
+	AuthPosts   []struct {
+		Path   string
+		Status int
+		Body   string
+	}
+	PageErrors  []string
+	Screenshots []string
+}
+
+// TestBrowserPasskeyRegisterAndSignIn: a user signed in with a password adds a passkey on
+// the factors page, signs out, and signs in again with the passkey alone.
+func TestBrowserPasskeyRegisterAndSignIn(t *testing.T) {
+	env := startPasskeyGateway(t, nil)
+	start := env.gw.URL + "/reports/2030?view=full"
+	var got struct {
+		Password            passwordSignIn
+		Added               passkeyAdded
+		Credentials         []heldCredential
+		SessionAfterSignOut passkeySession
+		Passkey             passkeySignIn
+		SessionAfterPasskey passkeySession
+		AfterUse            []passkeyListed
+		driverCommon
+	}
+	env.run(t, "register-signin", "grace", map[string]string{"START_URL": start}, nil, &got)
+
+	if !got.Password.PasskeyButton {
+		t.Errorf("the sign-in page has no #passkey-signin button for the Passkey provider")
+	}
+	if got.Password.LandedURL != start {
+		t.Errorf("password sign-in landed on %q, want %q", got.Password.LandedURL, start)
+	}
+	if names := listedNames(got.Added.Shown); !slices.Equal(names, []string{"Laptop"}) {
+		t.Errorf("factors page after adding: passkeys %q, want [Laptop]", names)
+	}
+	if len(got.Added.Reloaded) != 1 || got.Added.Reloaded[0].Name != "Laptop" || got.Added.Reloaded[0].ID == "" ||
+		got.Added.Reloaded[0].LastUsed != "Never used" {
+		t.Errorf("factors page loaded again: got %+v, want one passkey Laptop with an id, never used", got.Added.Reloaded)
+	}
+	checkHeld(t, got.Credentials, env.gw, "66b2f0c2e4b0a1b2c3d4e5a2")
+	if got.SessionAfterSignOut.User != nil {
+		t.Errorf("session after signing out: got %+v, want none", got.SessionAfterSignOut.User)
+	}
+	if got.Passkey.LandedURL != start || got.Passkey.Greeting != "Hello, Grace" {
+		t.Errorf("passkey sign-in: landed on %q greeted %q, want %q greeted %q", got.Passkey.LandedURL, got.Passkey.Greeting, start, "Hello, Grace")
+	}
+	// The passkey alone: the page asked for options and posted the assertion, nothing else
+	// (no password form).
+	if want := []string{"/api/auth/webauthn/authentication-options", "/api/auth/callback/passkey"}; !slices.Equal(got.Passkey.Posts, want) {
+		t.Errorf("passkey sign-in posted %v, want %v", got.Passkey.Posts, want)
+	}
+	if u := got.SessionAfterPasskey.User; u == nil || u.Name != "Grace" || !slices.Contains(u.AMR, "hwk") || slices.Contains(u.AMR, "pwd") {
+		t.Errorf("session after the passkey sign-in: got %+v, want Grace with amr hwk and no pwd", u)
+	}
+	if len(got.AfterUse) != 1 || !strings.HasPrefix(got.AfterUse[0].LastUsed, "Last used ") {
+		t.Errorf("factors page after the passkey sign-in: got %+v, want Laptop with a last-used time", got.AfterUse)
+	}
+	checkDriverCommon(t, got.driverCommon, 4)
+}
+
+// TestBrowserPasskeySecondFactor: an admin's password sign-in stops at the challenge page,
+// with no session yet. The first time it enrols a passkey, which completes the sign-in;
+// the next time it asks for that passkey.
+func TestBrowserPasskeySecondFactor(t *testing.T) {
+	env := startPasskeyGateway(t, nil)
+	start := env.gw.URL + "/reports/2030?view=full"
+	var got struct {
+		First               passwordSignIn
+		EnrolPage           challengeSeen
+		Enrolled            landedSeen
+		Credentials         []heldCredential
+		SessionAfterSignOut passkeySession
+		Second              passwordSignIn
+		Challenge           challengeSeen
+		Confirmed           landedSeen
+		driverCommon
+	}
+	env.run(t, "second-factor", "ada", map[string]string{"START_URL": start}, nil, &got)
+
+	checkChallengeURL(t, "first password sign-in", got.First.LandedURL, env.gw, start)
+	if !got.EnrolPage.EnrolPasskey || got.EnrolPage.PasskeyButton {
+		t.Errorf("challenge page for a user without a passkey: #enrol-passkey %v, #passkey-button %v; want enrolment only",
+			got.EnrolPage.EnrolPasskey, got.EnrolPage.PasskeyButton)
+	}
+	if got.EnrolPage.Session.User != nil {
+		t.Errorf("session before the second factor: got %+v, want none", got.EnrolPage.Session.User)
+	}
+	checkLanded(t, "after enrolling", got.Enrolled, start, "Hello, Ada", "pwd", "hwk")
+	checkHeld(t, got.Credentials, env.gw, "66b2f0c2e4b0a1b2c3d4e5a1")
+	if got.SessionAfterSignOut.User != nil {
+		t.Errorf("session after signing out: got %+v, want none", got.SessionAfterSignOut.User)
+	}
+	checkChallengeURL(t, "second password sign-in", got.Second.LandedURL, env.gw, start)
+	if got.Challenge.EnrolPasskey || !got.Challenge.PasskeyButton {
+		t.Errorf("challenge page for a user with a passkey: #enrol-passkey %v, #passkey-button %v; want the passkey button only",
+			got.Challenge.EnrolPasskey, got.Challenge.PasskeyButton)
+	}
+	if got.Challenge.Session.User != nil {
+		t.Errorf("session before the second factor: got %+v, want none", got.Challenge.Session.User)
+	}
+	checkLanded(t, "after the passkey challenge", got.Confirmed, start, "Hello, Ada", "pwd", "hwk")
+	checkDriverCommon(t, got.driverCommon, 4)
+}
+
+// TestBrowserPasskeyStepUp: a session from a passkey sign-in minutes ago opens /admin,
+// whose authorized() wants a passkey within five minutes; the browser goes to the
+// challenge and, after the passkey, back to the URL it asked for.
+//
+// The session is made old by the clock, not by waiting: the gateway's clock runs ten
+// minutes behind while the driver signs in (so the token's auth_time is ten minutes in
+// the past), and is set right before the driver opens /admin. authorized() reads the time
+// with Date.now(), the real clock, so at that point the gateway and the script agree that
+// the sign-in was ten minutes ago, and after the challenge that it was just now.
+func TestBrowserPasskeyStepUp(t *testing.T) {
+	const behind = 10 * time.Minute
+	clock := &movedClock{}
+	clock.advance(-behind)
+	env := startPasskeyGateway(t, clock.Now)
+	start := env.gw.URL + "/reports/2030?view=full"
+	stepUp := env.gw.URL + "/admin/users?page=2"
+	var got struct {
+		Password      passwordSignIn
+		Added         passkeyAdded
+		Passkey       passkeySignIn
+		SessionBefore passkeySession
+		Challenge     challengeSeen
+		Confirmed     landedSeen
+		driverCommon
+	}
+	var signedInAt time.Time
+	env.run(t, "step-up", "grace", map[string]string{"START_URL": start, "STEP_UP_URL": stepUp}, func(name string) {
+		if name != "signed-in" {
+			t.Errorf("driver paused at %q, want only signed-in", name)
+			return
+		}
+		signedInAt = time.Now()
+		clock.advance(behind)
+	}, &got)
+
+	if got.Passkey.LandedURL != start {
+		t.Fatalf("passkey sign-in landed on %q, want %q", got.Passkey.LandedURL, start)
+	}
+	// The clock did what the comment says: the sign-in is dated ten minutes back.
+	if u := got.SessionBefore.User; u == nil || !slices.Contains(u.AMR, "hwk") ||
+		time.Unix(int64(u.AuthTime), 0).After(signedInAt.Add(-behind+time.Minute)) {
+		t.Fatalf("session before /admin: got %+v, want amr hwk and an auth_time about %v before %v", u, behind, signedInAt)
+	}
+	checkChallengeURL(t, "/admin", got.Challenge.URL, env.gw, stepUp)
+	if !got.Challenge.PasskeyButton || got.Challenge.EnrolPasskey {
+		t.Errorf("step-up challenge: #passkey-button %v, #enrol-passkey %v; want the passkey button only",
+			got.Challenge.PasskeyButton, got.Challenge.EnrolPasskey)
+	}
+	if got.Challenge.Session.User == nil {
+		t.Errorf("step-up challenge: the session is gone; want it kept while the challenge runs")
+	}
+	checkLanded(t, "after the step-up", got.Confirmed, stepUp, "Hello, Grace", "hwk")
+	if u := got.Confirmed.Session.User; u != nil && time.Unix(int64(u.AuthTime), 0).Before(signedInAt.Add(-time.Minute)) {
+		t.Errorf("auth_time after the step-up: %v, want the challenge's time (after %v)", time.Unix(int64(u.AuthTime), 0), signedInAt)
+	}
+	checkDriverCommon(t, got.driverCommon, 4)
+}
+
+// passkeyEnv is a gateway for the passkey tests and the app behind it.
+type passkeyEnv struct {
+	gw                 *testGateway
+	chromium, node, pk string
+}
+
+// startPasskeyGateway starts the app and a gateway in front of it with the passkey
+// config and users; now is the gateway's clock (nil: the real one).
+func startPasskeyGateway(t *testing.T, now func() time.Time) *passkeyEnv {
+	t.Helper()
+	chromium, node, pkg := requireBrowserPackages(t)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!DOCTYPE html><title>Reports</title><h1 id="greeting">Hello, %s</h1><p>You asked for %s</p>`,
+			html.EscapeString(r.Header.Get("X-Callgate-Name")), html.EscapeString(r.URL.RequestURI()))
+	}))
+	t.Cleanup(app.Close)
+
+	hash, err := bcrypt.GenerateFromPassword([]byte(passkeyPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []map[string]string
+	for _, u := range passkeyUsers {
+		docs = append(docs, map[string]string{
+			"_id": u.ID, "username": u.Username, "name": u.Name, "email": u.Username + "@example.com",
+			"role": u.Role, "password": string(hash),
+		})
+	}
+	b, err := json.Marshal(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := filepath.Join(t.TempDir(), "users.json")
+	if err := os.WriteFile(users, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gw := startGateway(t, gatewayOptions{
+		ScriptsDir: filepath.Join("testdata", "passkey-scripts"),
+		UsersFile:  users,
+		Args:       []string{"--upstream", app.URL},
+		Now:        now,
+		Host:       "localhost", // the RP ID; an IP address cannot be one
+	})
+	return &passkeyEnv{gw: gw, chromium: chromium, node: node, pk: pkg}
+}
+
+// run runs passkey.mjs with scenario as username; onPause is called for each pause the
+// driver asks for, and the driver continues when it returns. The driver's result is
+// decoded into out.
+func (e *passkeyEnv) run(t *testing.T, scenario, username string, vars map[string]string, onPause func(string), out any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.node, "passkey.mjs")
+	cmd.Dir = e.pk
+	cmd.Env = append(os.Environ(), "CHROMIUM="+e.chromium, "SCENARIO="+scenario, "ORIGIN="+e.gw.URL,
+		"USERNAME="+username, "PASSWORD="+passkeyPassword, "OUT_DIR="+screenshotDir(t), "PROFILE_DIR="+t.TempDir())
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.WaitDelay = 5 * time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start node passkey.mjs: %v", err)
+	}
+	var printed []string
+	lines := bufio.NewScanner(stdout)
+	lines.Buffer(nil, 1<<20)
+	for lines.Scan() {
+		line := lines.Text()
+		printed = append(printed, line)
+		var p struct {
+			Pause string `json:"pause"`
+		}
+		if json.Unmarshal([]byte(line), &p) != nil || p.Pause == "" {
+			continue
+		}
+		if onPause == nil {
+			t.Errorf("driver paused at %q; this scenario expects no pause", p.Pause)
+		} else {
+			onPause(p.Pause)
+		}
+		if _, err := io.WriteString(stdin, "go\n"); err != nil {
+			t.Errorf("answer the driver's pause %q: %v", p.Pause, err)
+		}
+	}
+	_ = stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("node passkey.mjs (%s): %v\nstdout: %s\nstderr: %s", scenario, err, strings.Join(printed, "\n"), stderr.String())
+	}
+	if len(printed) == 0 {
+		t.Fatalf("node passkey.mjs (%s) printed nothing; stderr: %s", scenario, stderr.String())
+	}
+	last := printed[len(printed)-1]
+	if err := json.Unmarshal([]byte(last), out); err != nil {
+		t.Fatalf("node passkey.mjs (%s) printed %q: %v", scenario, last, err)
+	}
+}
+
+func listedNames(list []passkeyListed) []string {
+	var names []string
+	for _, p := range list {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+// checkHeld checks the virtual authenticator holds one discoverable credential for the
+// gateway's RP ID (its host), whose user handle is the user's ID.
+func checkHeld(t *testing.T, held []heldCredential, gw *testGateway, userID string) {
+	t.Helper()
+	u, err := url.Parse(gw.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held) != 1 || held[0].RPID != u.Hostname() || !held[0].Resident || held[0].UserHandle != userID {
+		t.Errorf("authenticator holds %+v, want one resident credential for RP ID %s and user handle %s", held, u.Hostname(), userID)
+	}
+}
+
+// checkChallengeURL checks that landed is the challenge page with callbackUrl back.
+func checkChallengeURL(t *testing.T, what, landed string, gw *testGateway, back string) {
+	t.Helper()
+	u, err := url.Parse(landed)
+	if err != nil || u.Scheme+"://"+u.Host != gw.URL || u.Path != "/api/auth/challenge" || u.Query().Get("callbackUrl") != back {
+		t.Errorf("%s: landed on %q, want %s/api/auth/challenge?callbackUrl=%s", what, landed, gw.URL, url.QueryEscape(back))
+	}
+}
+
+// checkLanded checks the browser is back on want, greeted, with a session whose amr
+// holds every one of amr.
+func checkLanded(t *testing.T, what string, got landedSeen, want, greeting string, amr ...string) {
+	t.Helper()
+	if got.LandedURL != want || got.Greeting != greeting {
+		t.Errorf("%s: landed on %q greeted %q, want %q greeted %q", what, got.LandedURL, got.Greeting, want, greeting)
+	}
+	u := got.Session.User
+	if u == nil {
+		t.Errorf("%s: no session", what)
+		return
+	}
+	for _, m := range amr {
+		if !slices.Contains(u.AMR, m) {
+			t.Errorf("%s: session amr %q, want it to include %q", what, u.AMR, m)
+		}
+	}
+}
+
+// checkDriverCommon checks the page raised no error and the screenshots were written.
+func checkDriverCommon(t *testing.T, got driverCommon, screenshots int) {
+	t.Helper()
+	if len(got.PageErrors) > 0 {
+		t.Errorf("errors in the page: %v", got.PageErrors)
+	}
+	if len(got.Screenshots) != screenshots {
+		t.Errorf("screenshots: got %d (%v), want %d", len(got.Screenshots), got.Screenshots, screenshots)
+	}
+	for _, shot := range got.Screenshots {
+		if st, err := os.Stat(shot); err != nil || st.Size() < 1000 {
+			t.Errorf("screenshot %s: %v (want a PNG file)", shot, err)
+		}
+	}
+}
