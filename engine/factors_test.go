@@ -215,8 +215,8 @@ func TestSecondFactorTOTP(t *testing.T) {
 		replay.set("callgate.second-factor", pending)
 		clk.add(30 * time.Second)
 		r = replay.postForm("/api/auth/challenge/totp", url.Values{"csrfToken": {replay.csrf()}, "code": {totpCode(t, secret, clk.Now())}})
-		if r.status != http.StatusUnauthorized || !strings.Contains(r.header.Get("Location")+r.body, "SecondFactorExpired") || replay.get("next-auth.session-token") != "" {
-			t.Fatalf("a completed pending sign-in replayed: got %d %s %s, want 401 SecondFactorExpired and no session", r.status, r.header.Get("Location"), r.body)
+		if r.status != http.StatusFound || !strings.Contains(r.header.Get("Location"), "error=SecondFactorExpired") || replay.get("next-auth.session-token") != "" {
+			t.Fatalf("a completed pending sign-in replayed: got %d %s, want a redirect with SecondFactorExpired and no session", r.status, r.header.Get("Location"))
 		}
 	})
 
@@ -328,7 +328,7 @@ func TestStepUpThroughTheProxy(t *testing.T) {
 	res := get("text/html")
 	loc, _ := url.Parse(res.Header.Get("Location"))
 	if res.StatusCode != http.StatusFound || loc.Path != "/api/auth/challenge" ||
-		loc.Query().Get("callbackUrl") != front.URL+"/admin/users" || loc.Query().Get("factors") != "totp" {
+		!strings.HasSuffix(loc.Query().Get("callbackUrl"), "/admin/users") || loc.Query().Get("factors") != "totp" {
 		t.Fatalf("browser with a ten-minute-old authentication: got %d %s, want a redirect to the challenge and back", res.StatusCode, loc)
 	}
 	if res := get("application/json"); res.StatusCode != http.StatusUnauthorized ||
