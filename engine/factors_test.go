@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -57,8 +58,7 @@ export default {
 };
 `
 
-// factorGateway is a gateway on the embedded store with two users: jatin (admin: the
-// policy asks a TOTP code) and ada (no second factor), both with password "pw".
+// factorGateway is a gateway on a fresh embedded store with the factor users.
 func factorGateway(t *testing.T, scripts string, sec guard.Options, now func() time.Time) (*gateway, *bolt.Store) {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "callgate.db"))
@@ -66,24 +66,36 @@ func factorGateway(t *testing.T, scripts string, sec guard.Options, now func() t
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	seedFactorUsers(t, st)
+	return factorGatewayOn(t, st, scripts, sec, now), st
+}
+
+// seedFactorUsers stores jatin (admin: the policy asks a TOTP code) and ada (no second
+// factor), both with password "pw".
+func seedFactorUsers(t *testing.T, st store.Store) {
+	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pw := string(hash)
 	for _, u := range []store.User{
-		{ID: "65a1f0c2e4b0a1b2c3d4e5f6", Username: "jatin", Name: "Jatin", Email: "jatin@example.com", Role: "admin", PasswordHash: pw},
-		{ID: "65a1f0c2e4b0a1b2c3d4e5f7", Username: "ada", Name: "Ada", Email: "ada@example.com", Role: "user", PasswordHash: pw},
+		{ID: "65a1f0c2e4b0a1b2c3d4e5f6", Username: "jatin", Name: "Jatin", Email: "jatin@example.com", Role: "admin", PasswordHash: string(hash)},
+		{ID: "65a1f0c2e4b0a1b2c3d4e5f7", Username: "ada", Name: "Ada", Email: "ada@example.com", Role: "user", PasswordHash: string(hash)},
 	} {
 		if _, err := st.CreateUser(context.Background(), u); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// factorGatewayOn is a gateway on st running scripts.
+func factorGatewayOn(t *testing.T, st store.Store, scripts string, sec guard.Options, now func() time.Time) *gateway {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "auth.config.js"), []byte(scripts), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return startGateway(t, gatewayConfig{fixture: dir, users: st, store: st, security: sec, now: now}), st
+	return startGateway(t, gatewayConfig{fixture: dir, users: st, store: st, security: sec, now: now})
 }
 
 // totpCode is the code an authenticator app shows for secret at t.
@@ -351,5 +363,64 @@ func TestStepUpThroughTheProxy(t *testing.T) {
 	}
 	if res := get("text/html"); res.StatusCode != http.StatusOK {
 		t.Fatalf("the same request after the step-up: got %d, want 200", res.StatusCode)
+	}
+}
+
+// TestStepUpDatabaseSession: a step-up of a database session replaces the stored session
+// (a new id: a copy of the old cookie gains nothing) with one recording the new
+// authentication.
+func TestStepUpDatabaseSession(t *testing.T) {
+	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	scripts := strings.Replace(factorScripts, "  callbacks: {", `  session: { strategy: "database" },
+  callbacks: {`, 1)
+	g, st := factorGateway(t, scripts, guard.Options{}, clk.Now)
+	ctx := context.Background()
+	b := g.browser(t)
+	secret, _ := enrolTOTP(t, g, b, clk.Now())
+	first := b.get("next-auth.session-token")
+	sess, _, err := st.GetSessionAndUser(ctx, store.SessionID(first))
+	if err != nil || !slices.Equal(sess.AMR, []string{"pwd", "otp", "mfa"}) || !sess.AuthTime.Equal(clk.Now()) {
+		t.Fatalf("stored session after password + TOTP: %+v %v, want amr [pwd otp mfa] at the sign-in", sess, err)
+	}
+	clk.add(time.Hour)
+	r := b.postForm("/api/auth/challenge/totp", url.Values{"csrfToken": {b.csrf()}, "code": {totpCode(t, secret, clk.Now())}, "callbackUrl": {"/app"}})
+	second := b.get("next-auth.session-token")
+	if r.status != http.StatusFound || r.header.Get("Location") != "http://localhost:3000/app" || second == "" || second == first {
+		t.Fatalf("step-up: got %d %s and cookie %q, want a redirect to /app with a new session", r.status, r.header.Get("Location"), second)
+	}
+	if _, _, err := st.GetSessionAndUser(ctx, store.SessionID(first)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the session the step-up replaced: got %v, want ErrNotFound", err)
+	}
+	sess, _, err = st.GetSessionAndUser(ctx, store.SessionID(second))
+	if err != nil || !slices.Equal(sess.AMR, []string{"otp"}) || !sess.AuthTime.Equal(clk.Now()) || sess.UserID != "65a1f0c2e4b0a1b2c3d4e5f6" {
+		t.Errorf("stored session after the step-up: %+v %v, want jatin's with amr [otp] now", sess, err)
+	}
+}
+
+// TestFactorsAcrossReplicas: two gateways on one Redis share the enrolments, the used
+// TOTP steps and the failed-attempt counters.
+func TestFactorsAcrossReplicas(t *testing.T) {
+	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	stores := redisReplicaStores(t, 2, "callgate-test-factors", "the factor replica test")
+	seedFactorUsers(t, stores[0])
+	sec := guard.Options{MaxFailuresPerUsername: 2, FailureWindow: time.Hour}
+	a := factorGatewayOn(t, stores[0], factorScripts, sec, clk.Now)
+	b := factorGatewayOn(t, stores[1], factorScripts, sec, clk.Now)
+	secret, _ := enrolTOTP(t, a, a.browser(t), clk.Now())
+
+	// The code A accepted at the enrolment is used on B too.
+	onB := b.browser(t)
+	onB.signIn("credentials", "jatin", "pw")
+	if r := onB.postForm("/api/auth/challenge/totp", url.Values{"csrfToken": {onB.csrf()}, "code": {totpCode(t, secret, clk.Now())}}); !strings.Contains(r.header.Get("Location"), "SecondFactorFailed") {
+		t.Fatalf("the enrolment's code on replica B: got %d %s, want it refused as used", r.status, r.header.Get("Location"))
+	}
+	// One more failure on A reaches the limit of two, counted across both replicas.
+	onA := a.browser(t)
+	onA.signIn("credentials", "jatin", "pw")
+	onA.postForm("/api/auth/challenge/totp", url.Values{"csrfToken": {onA.csrf()}, "code": {"000000"}})
+	clk.add(30 * time.Second)
+	r := onB.postForm("/api/auth/challenge/totp", url.Values{"csrfToken": {onB.csrf()}, "code": {totpCode(t, secret, clk.Now())}})
+	if !strings.Contains(r.header.Get("Location"), "SecondFactorLimit") || onB.get("next-auth.session-token") != "" {
+		t.Fatalf("a valid code on B after two failures across A and B: got %d %s, want SecondFactorLimit", r.status, r.header.Get("Location"))
 	}
 }

@@ -220,8 +220,17 @@ func boltLimitStore(t *testing.T) store.Store {
 // redisLimitStores opens n stores on one Redis key prefix, as n replicas of one gateway.
 func redisLimitStores(t *testing.T, n int) []store.Store {
 	t.Helper()
-	url := testkit.RedisURL(t, "the sign-in limit tests on Redis")
-	prefix := testkit.UniquePrefix("callgate-test-signinlimit")
+	stores := redisReplicaStores(t, n, "callgate-test-signinlimit", "the sign-in limit tests on Redis")
+	seedLimitUsers(t, stores[0])
+	return stores
+}
+
+// redisReplicaStores opens n stores on one fresh Redis key prefix, as n replicas of one
+// gateway share one Redis, and removes the prefix's keys when the test ends.
+func redisReplicaStores(t *testing.T, n int, prefixBase, what string) []store.Store {
+	t.Helper()
+	url := testkit.RedisURL(t, what)
+	prefix := testkit.UniquePrefix(prefixBase)
 	var stores []store.Store
 	for range n {
 		st, err := redis.Open(redis.Options{URL: url, KeyPrefix: prefix})
@@ -237,7 +246,6 @@ func redisLimitStores(t *testing.T, n int) []store.Store {
 		})
 		stores = append(stores, st)
 	}
-	seedLimitUsers(t, stores[0])
 	return stores
 }
 

@@ -72,13 +72,15 @@ func TestSessions(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Errorf("ListSessions after delete: got %v, %v; want none", list, err)
 		}
 	})
-	t.Run("ProviderSessionKept", func(t *testing.T) {
+	t.Run("ProviderSessionAndAuthenticationKept", func(t *testing.T) {
 		// The provider session a sign-in came from survives every write of the record:
 		// create, extend (a rewrite of the document), and comes back from every read.
 		s := open(t)
 		u := mustCreate(t, s, user("jatin", "jatin@example.com"))
 		in := newSession(u.ID, "token-provider", time.Now().Add(time.Hour))
 		in.Provider, in.ProviderSubject, in.ProviderSessionID = "hydra", "user-42", "sid-7f3a"
+		// And how the user authenticated (a step-up's amr and auth_time).
+		in.AMR, in.AuthTime = []string{"pwd", "otp", "mfa"}, time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 		plain := newSession(u.ID, "token-plain", time.Now().Add(time.Hour))
 		for _, sess := range []store.Session{in, plain} {
 			if err := s.CreateSession(ctx, sess); err != nil {
@@ -90,6 +92,9 @@ func TestSessions(t *testing.T, open func(t *testing.T) store.Store) {
 			if got.Provider != want.Provider || got.ProviderSubject != want.ProviderSubject || got.ProviderSessionID != want.ProviderSessionID {
 				t.Errorf("%s: got provider session %q %q %q, want %q %q %q", what,
 					got.Provider, got.ProviderSubject, got.ProviderSessionID, want.Provider, want.ProviderSubject, want.ProviderSessionID)
+			}
+			if !slices.Equal(got.AMR, want.AMR) || !got.AuthTime.Equal(want.AuthTime) {
+				t.Errorf("%s: got amr %v auth time %v, want %v %v", what, got.AMR, got.AuthTime, want.AMR, want.AuthTime)
 			}
 		}
 		got, _, err := s.GetSessionAndUser(ctx, in.ID)
