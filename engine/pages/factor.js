@@ -181,6 +181,7 @@
   // --- TOTP enrolment and recovery codes ----------------------------------------------
   const showCodes = (codes, url) => {
     const list = $("recovery-codes");
+    if (!list) return;
     list.replaceChildren(...codes.map((code) => {
       const li = document.createElement("li");
       li.textContent = code;
@@ -264,7 +265,7 @@
     });
   }
 
-  // The factors page.
+  // The factors page: each part is there when the config turns its kind on.
   const passkeys = $("passkeys");
   if (passkeys) {
     const empty = () => {
@@ -284,7 +285,7 @@
     });
 
     const add = $("passkey-add");
-    add.addEventListener("click", () =>
+    add?.addEventListener("click", () =>
       busy(add, "Adding the passkey", async () => {
         const answer = await register(passkeyName());
         if (answer.url) {
@@ -310,33 +311,35 @@
         $("passkey-name").value = "";
         say(`The passkey “${answer.passkey.name}” was added.`);
       }));
+  }
 
-    const enroll = $("totp-enroll");
-    const removeTOTP = $("totp-remove");
+  const enroll = $("totp-enroll");
+  const removeTOTP = $("totp-remove");
+  if (enroll) {
     enroll.addEventListener("click", () => startTOTP(enroll));
     confirmTOTP(() => {
       $("totp-status").textContent = "An authenticator app is set up.";
       removeTOTP.hidden = false;
       say("The authenticator app is set up. Keep the recovery codes below.");
     });
-    removeTOTP.addEventListener("click", () =>
-      busy(removeTOTP, "Removing the authenticator app", async () => {
-        await post("/factors/remove", { type: "totp", id: "" });
-        $("totp-status").textContent = "No authenticator app is set up.";
-        removeTOTP.hidden = true;
-        enroll.hidden = false;
-        say("The authenticator app was removed.");
-      }));
-
-    const regenerate = $("recovery-regenerate");
-    regenerate.addEventListener("click", () =>
-      busy(regenerate, "Making new recovery codes", async () => {
-        const { recoveryCodes } = await post("/factors/recovery-codes");
-        showCodes(recoveryCodes ?? []);
-        $("recovery-status").textContent = `${recoveryCodes.length} unused recovery codes.`;
-        say("New recovery codes were made; the old ones no longer work.");
-      }));
   }
+  removeTOTP?.addEventListener("click", () =>
+    busy(removeTOTP, "Removing the authenticator app", async () => {
+      await post("/factors/remove", { type: "totp", id: "" });
+      $("totp-status").textContent = "No authenticator app is set up.";
+      removeTOTP.hidden = true;
+      if (enroll) enroll.hidden = false;
+      say("The authenticator app was removed.");
+    }));
+
+  const regenerate = $("recovery-regenerate");
+  regenerate?.addEventListener("click", () =>
+    busy(regenerate, "Making new recovery codes", async () => {
+      const { recoveryCodes = [] } = await post("/factors/recovery-codes");
+      showCodes(recoveryCodes);
+      $("recovery-status").textContent = recoveryCodes.length === 1 ? "1 unused recovery code." : `${recoveryCodes.length} unused recovery codes.`;
+      say("New recovery codes were made; the old ones no longer work.");
+    }));
 
   // Without WebAuthn in the browser, the passkey buttons say so instead of failing later.
   if (!supported()) {

@@ -1,8 +1,8 @@
-// The passkey browser tests' config (cmd/gateway/browser_passkey_test.go): passwords and
-// passkeys, with the policy in the callbacks. An admin's password sign-in needs a passkey
-// as well; the /admin routes need a passkey used within the last five minutes (step-up).
+// The config of the passkey second-factor and step-up browser tests
+// (cmd/gateway/browser_passkey_test.go): passwords, with passkeys as the second factor and
+// the policy in the callbacks. An admin's password sign-in needs a passkey as well; the
+// /admin routes need a passkey used within the last five minutes (step-up).
 import Credentials from "callgate/providers/credentials";
-import Passkey from "callgate/providers/passkey";
 import bcrypt from "bcryptjs";
 import { users } from "callgate/store";
 
@@ -20,11 +20,11 @@ export default {
         return { id: user._id.toString(), name: user.name, email: user.email, role: user.role };
       },
     }),
-    Passkey({ name: "Passkey" }),
   ],
+  factors: { passkey: true },
   callbacks: {
-    signIn({ user, account }) {
-      if (account?.provider === "credentials" && user.role === "admin") return { secondFactor: ["passkey"] };
+    signIn({ user }) {
+      if (user.role === "admin") return { secondFactor: ["passkey"] };
       return true;
     },
     session({ session, token }) {
