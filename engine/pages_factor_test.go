@@ -60,7 +60,7 @@ func TestFactorPagesContract(t *testing.T) {
 		{
 			name: "step-up", template: "challenge.html",
 			data:   page(&factorView{Passkey: true, StepUp: true}, "SecondFactorLimit"),
-			want:   []string{`<h1>Confirm it is you</h1>`, `<p>Too many attempts. Try again later.</p>`, `id="passkey-button"`, `<a href="http://gw.example">`},
+			want:   []string{`<h1>Confirm it is you</h1>`, `<p>Too many attempts. Try again later.</p>`, `id="passkey-button"`, `<a href="http://gw.example">`, `<a href="http://gw.example/api/auth/factors">Sign-in methods</a>`},
 			absent: []string{`Sign in as someone else`},
 		},
 		{

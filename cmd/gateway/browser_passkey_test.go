@@ -14,11 +14,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -29,10 +31,12 @@ import (
 // password sign-in needs one too, and /admin needs one used within five minutes.
 
 // passkeyUsers are the accounts of the passkey tests, all with the password "secret":
-// ada is an admin (second factor), grace is not.
+// in testdata/passkey-scripts ada (an admin) needs a passkey as a second factor and linus
+// (an operator) an authenticator app; grace needs none.
 var passkeyUsers = []struct{ ID, Username, Name, Role string }{
 	{"66b2f0c2e4b0a1b2c3d4e5a1", "ada", "Ada", "admin"},
 	{"66b2f0c2e4b0a1b2c3d4e5a2", "grace", "Grace", "user"},
+	{"66b2f0c2e4b0a1b2c3d4e5a3", "linus", "Linus", "ops"},
 }
 
 const passkeyPassword = "secret"
@@ -75,10 +79,18 @@ type passkeySignIn struct {
 }
 
 type challengeSeen struct {
-	URL                         string `json:"url"`
-	Heading                     string
-	EnrolPasskey, PasskeyButton bool
-	Session                     passkeySession
+	URL                                   string `json:"url"`
+	Heading                               string
+	EnrolPasskey, EnrolTOTP               bool
+	PasskeyButton, TOTPForm, RecoveryForm bool
+	Session                               passkeySession
+}
+
+// refusedSeen is the challenge page a refused code comes back to.
+type refusedSeen struct {
+	URL     string `json:"url"`
+	Error   string
+	Session passkeySession
 }
 
 type landedSeen struct {
@@ -218,13 +230,14 @@ func TestBrowserPasskeyStepUp(t *testing.T) {
 		driverCommon
 	}
 	var signedInAt time.Time
-	env.run(t, "step-up", "ada", map[string]string{"START_URL": start, "STEP_UP_URL": stepUp}, func(name string) {
-		if name != "signed-in" {
-			t.Errorf("driver paused at %q, want only signed-in", name)
-			return
+	env.run(t, "step-up", "ada", map[string]string{"START_URL": start, "STEP_UP_URL": stepUp}, func(p driverPause) string {
+		if p.Pause != "signed-in" {
+			t.Errorf("driver paused at %q, want only signed-in", p.Pause)
+			return ""
 		}
 		signedInAt = time.Now()
 		clock.advance(behind)
+		return ""
 	}, &got)
 
 	checkChallengeURL(t, "password sign-in", got.Password.LandedURL, env.gw, start)
@@ -246,6 +259,112 @@ func TestBrowserPasskeyStepUp(t *testing.T) {
 		t.Errorf("auth_time after the step-up: %v, want the challenge's time (after %v)", time.Unix(int64(u.AuthTime), 0), signedInAt)
 	}
 	checkDriverCommon(t, got.driverCommon, 2)
+}
+
+// TestBrowserTOTPSecondFactor: an operator's password sign-in needs an authenticator app.
+// The first time the challenge page enrols one (secret shown as text and QR code; the
+// test computes the codes from it), shows recovery codes and continues to the app. Later
+// sign-ins refuse a wrong code and accept the next one; a recovery code works once.
+func TestBrowserTOTPSecondFactor(t *testing.T) {
+	env := startPasskeyGateway(t, "passkey-scripts", nil)
+	start := env.gw.URL + "/reports/2030?view=full"
+	var got struct {
+		First               passwordSignIn
+		EnrolPage           challengeSeen
+		Secret, QR          string
+		RecoveryCodes       []string
+		Enrolled            landedSeen
+		SessionAfterSignOut passkeySession
+		Challenge           challengeSeen
+		WrongCode           refusedSeen
+		Confirmed           landedSeen
+		Recovered           landedSeen
+		Reused              refusedSeen
+		driverCommon
+	}
+	env.run(t, "totp", "linus", map[string]string{"START_URL": start}, func(p driverPause) string {
+		if p.Pause != "totp-code" {
+			t.Errorf("driver paused at %q, want totp-code", p.Pause)
+			return ""
+		}
+		return totpCodeFor(t, p.Secret, p.Step, time.Now())
+	}, &got)
+
+	checkChallengeURL(t, "first password sign-in", got.First.LandedURL, env.gw, start)
+	if !got.EnrolPage.EnrolTOTP || got.EnrolPage.EnrolPasskey || got.EnrolPage.TOTPForm {
+		t.Errorf("challenge page for a user without an authenticator app: #enrol-totp %v, #enrol-passkey %v, #totp-form %v; want TOTP enrolment only",
+			got.EnrolPage.EnrolTOTP, got.EnrolPage.EnrolPasskey, got.EnrolPage.TOTPForm)
+	}
+	if got.EnrolPage.Session.User != nil {
+		t.Errorf("session before the second factor: got %+v, want none", got.EnrolPage.Session.User)
+	}
+	if got.QR != "data:image/png;base64," {
+		t.Errorf("QR code image: src starts %q, want a PNG data URL", got.QR)
+	}
+	if len(got.RecoveryCodes) == 0 || !regexp.MustCompile(`^[a-z2-7]{5}-[a-z2-7]{5}$`).MatchString(got.RecoveryCodes[0]) {
+		t.Errorf("recovery codes shown: %q, want some, each xxxxx-xxxxx", got.RecoveryCodes)
+	}
+	checkLanded(t, "after enrolling", got.Enrolled, start, "Hello, Linus", "pwd", "otp")
+	if got.SessionAfterSignOut.User != nil {
+		t.Errorf("session after signing out: got %+v, want none", got.SessionAfterSignOut.User)
+	}
+	if !got.Challenge.TOTPForm || !got.Challenge.RecoveryForm || got.Challenge.EnrolTOTP || got.Challenge.PasskeyButton {
+		t.Errorf("challenge page for a user with an authenticator app: #totp-form %v, #recovery-form %v, #enrol-totp %v, #passkey-button %v; want the code and recovery forms only",
+			got.Challenge.TOTPForm, got.Challenge.RecoveryForm, got.Challenge.EnrolTOTP, got.Challenge.PasskeyButton)
+	}
+	checkRefused(t, "a wrong code", got.WrongCode, env.gw)
+	checkLanded(t, "after the next code", got.Confirmed, start, "Hello, Linus", "pwd", "otp")
+	checkLanded(t, "after a recovery code", got.Recovered, start, "Hello, Linus", "pwd", "otp")
+	checkRefused(t, "the same recovery code again", got.Reused, env.gw)
+	checkDriverCommon(t, got.driverCommon, 4)
+}
+
+// totpCodeFor is the RFC 6238 code of secret at now ("current"), one step later ("next",
+// which the gateway's ±1 step window accepts after the current one), or a code that no
+// step of that window has ("wrong").
+func totpCodeFor(t *testing.T, secret, step string, now time.Time) string {
+	t.Helper()
+	code := func(at time.Time) string {
+		c, err := totp.GenerateCode(secret, at)
+		if err != nil {
+			t.Fatalf("TOTP code of the shown secret %q: %v", secret, err)
+		}
+		return c
+	}
+	switch step {
+	case "current":
+		return code(now)
+	case "next":
+		return code(now.Add(30 * time.Second))
+	case "wrong":
+		valid := map[string]bool{}
+		for _, d := range []time.Duration{-60, -30, 0, 30, 60} {
+			valid[code(now.Add(d*time.Second))] = true
+		}
+		for n := 0; ; n++ {
+			if c := fmt.Sprintf("%06d", n); !valid[c] {
+				return c
+			}
+		}
+	}
+	t.Fatalf("driver asked for a TOTP code at step %q", step)
+	return ""
+}
+
+// checkRefused checks a refused code came back to the challenge page with the error
+// SecondFactorFailed shown, and no session.
+func checkRefused(t *testing.T, what string, got refusedSeen, gw *testGateway) {
+	t.Helper()
+	u, err := url.Parse(got.URL)
+	if err != nil || u.Scheme+"://"+u.Host != gw.URL || u.Path != "/api/auth/challenge" || u.Query().Get("error") != "SecondFactorFailed" {
+		t.Errorf("%s: came back to %q, want the challenge page with error=SecondFactorFailed", what, got.URL)
+	}
+	if want := "That code or key was not accepted. Try again."; got.Error != want {
+		t.Errorf("%s: the page says %q, want %q", what, got.Error, want)
+	}
+	if got.Session.User != nil {
+		t.Errorf("%s: got a session %+v, want none", what, got.Session.User)
+	}
 }
 
 // passkeyEnv is a gateway for the passkey tests and the app behind it.
@@ -296,10 +415,17 @@ func startPasskeyGateway(t *testing.T, scripts string, now func() time.Time) *pa
 	return &passkeyEnv{gw: gw, chromium: chromium, node: node, pk: pkg}
 }
 
+// driverPause is a line the driver prints when it wants the test to act: TOTP codes
+// (for Secret at Step: current, next, or a wrong one) or a change of the clock.
+type driverPause struct {
+	Pause        string
+	Secret, Step string
+}
+
 // run runs passkey.mjs with scenario as username; onPause is called for each pause the
-// driver asks for, and the driver continues when it returns. The driver's result is
-// decoded into out.
-func (e *passkeyEnv) run(t *testing.T, scenario, username string, vars map[string]string, onPause func(string), out any) {
+// driver asks for, and its answer is the line the driver reads to go on. The driver's
+// result is decoded into out.
+func (e *passkeyEnv) run(t *testing.T, scenario, username string, vars map[string]string, onPause func(driverPause) string, out any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
 	defer cancel()
@@ -330,18 +456,17 @@ func (e *passkeyEnv) run(t *testing.T, scenario, username string, vars map[strin
 	for lines.Scan() {
 		line := lines.Text()
 		printed = append(printed, line)
-		var p struct {
-			Pause string `json:"pause"`
-		}
+		var p driverPause
 		if json.Unmarshal([]byte(line), &p) != nil || p.Pause == "" {
 			continue
 		}
+		answer := ""
 		if onPause == nil {
 			t.Errorf("driver paused at %q; this scenario expects no pause", p.Pause)
 		} else {
-			onPause(p.Pause)
+			answer = onPause(p)
 		}
-		if _, err := io.WriteString(stdin, "go\n"); err != nil {
+		if _, err := io.WriteString(stdin, answer+"\n"); err != nil {
 			t.Errorf("answer the driver's pause %q: %v", p.Pause, err)
 		}
 	}

@@ -8,6 +8,10 @@
 //                    page, sign out, sign in with the passkey alone.
 //   second-factor    the user's password sign-in needs a passkey too: the first time the
 //                    challenge page enrols one, the second time it asks for it.
+//   totp             the user's password sign-in needs an authenticator app: the challenge
+//                    page enrols one (the test computes the codes), shows recovery codes
+//                    and continues; the next sign-ins refuse a wrong code, take the next
+//                    one, and take a recovery code once.
 //   step-up          sign in with the password and a new passkey, then (after the test has
 //                    moved the gateway's clock on) open a route that wants a recent passkey:
 //                    the challenge asks for it and sends the browser back to that route.
@@ -28,11 +32,13 @@ const start = env("START_URL");
 const auth = origin + "/api/auth";
 
 const stdin = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-// pause asks the test to act (it reads the line) and waits for its answer on stdin.
-const pause = async (name) => {
-  console.log(JSON.stringify({ pause: name }));
-  const { done } = await stdin.next();
+// pause asks the test to act (it reads the line, with data) and returns the line it
+// answers on stdin.
+const pause = async (name, data = {}) => {
+  console.log(JSON.stringify({ pause: name, ...data }));
+  const { value, done } = await stdin.next();
   if (done) throw new Error(`stdin closed while paused at ${name}`);
+  return value.trim();
 };
 
 const context = await launch();
@@ -154,9 +160,27 @@ const challengePage = async () => ({
   url: page.url(),
   heading: await text("h1"),
   enrolPasskey: await present("#enrol-passkey"),
+  enrolTOTP: await present("#enrol-totp"),
   passkeyButton: await present("#passkey-button"),
+  totpForm: await present("#totp-form"),
+  recoveryForm: await present("#recovery-form"),
   session: await session(),
 });
+
+// landed describes the app's page the browser came back to.
+const landed = async () => {
+  await page.waitForSelector("#greeting");
+  return { landedURL: page.url(), greeting: await text("#greeting"), session: await session() };
+};
+
+// refusedAt posts a challenge form and describes the challenge page it comes back to.
+const refusedAt = async (form) => {
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === "/api/auth/challenge" && u.searchParams.has("error")),
+    page.click(`${form} button[type="submit"]`),
+  ]);
+  return { url: page.url(), error: await text(".error"), session: await session() };
+};
 
 const scenarios = {
   "register-signin": async () => {
@@ -195,6 +219,47 @@ const scenarios = {
     const confirmed = { landedURL: page.url(), greeting: await text("#greeting"), session: await session() };
     await shot("landed");
     return { first, enrolPage, enrolled, credentials: held, sessionAfterSignOut, second, challenge, confirmed };
+  },
+
+  totp: async () => {
+    const first = await signInWithPassword(onPath("/api/auth/challenge"), false);
+    await page.waitForSelector("#enrol-totp");
+    const enrolPage = await challengePage();
+    await shot("enrol");
+    await page.click("#enrol-totp");
+    await page.waitForSelector("#totp-setup");
+    const secret = await text("#totp-secret");
+    const qr = (await page.getAttribute("#totp-qr", "src")) ?? "";
+    await shot("setup");
+    await page.fill("#totp-code", await pause("totp-code", { secret, step: "current" }));
+    await page.click("#totp-confirm");
+    await page.waitForSelector("#recovery-setup");
+    const recoveryCodes = await page.$$eval("#recovery-codes li", (items) => items.map((li) => li.textContent.trim()));
+    await shot("recovery-codes");
+    await Promise.all([page.waitForURL(is(start)), page.click("#continue")]);
+    const enrolled = await landed();
+    const sessionAfterSignOut = await signOut();
+
+    await signInWithPassword(onPath("/api/auth/challenge"), false);
+    await page.waitForSelector("#totp-form");
+    const challenge = await challengePage();
+    await page.fill("#input-code", await pause("totp-code", { secret, step: "wrong" }));
+    const wrongCode = await refusedAt("#totp-form");
+    await shot("challenge-refused");
+    await page.fill("#input-code", await pause("totp-code", { secret, step: "next" }));
+    await Promise.all([page.waitForURL(is(start)), page.click('#totp-form button[type="submit"]')]);
+    const confirmed = await landed();
+    await signOut();
+
+    await signInWithPassword(onPath("/api/auth/challenge"), false);
+    await page.fill("#input-recovery", recoveryCodes[0] ?? "");
+    await Promise.all([page.waitForURL(is(start)), page.click('#recovery-form button[type="submit"]')]);
+    const recovered = await landed();
+    await signOut();
+    await signInWithPassword(onPath("/api/auth/challenge"), false);
+    await page.fill("#input-recovery", recoveryCodes[0] ?? "");
+    const reused = await refusedAt("#recovery-form");
+    return { first, enrolPage, secret, qr: qr.slice(0, 22), recoveryCodes, enrolled, sessionAfterSignOut, challenge, wrongCode, confirmed, recovered, reused };
   },
 
   "step-up": async () => {

@@ -1,7 +1,8 @@
 // The config of the passkey second-factor and step-up browser tests
 // (cmd/gateway/browser_passkey_test.go): passwords, with passkeys as the second factor and
-// the policy in the callbacks. An admin's password sign-in needs a passkey as well; the
-// /admin routes need a passkey used within the last five minutes (step-up).
+// the policy in the callbacks. An admin's password sign-in needs a passkey as well, an
+// operator's an authenticator app; the /admin routes need a passkey used within the last
+// five minutes (step-up).
 import Credentials from "callgate/providers/credentials";
 import bcrypt from "bcryptjs";
 import { users } from "callgate/store";
@@ -21,10 +22,11 @@ export default {
       },
     }),
   ],
-  factors: { passkey: true },
+  factors: { passkey: true, totp: true },
   callbacks: {
     signIn({ user }) {
       if (user.role === "admin") return { secondFactor: ["passkey"] };
+      if (user.role === "ops") return { secondFactor: ["totp"] };
       return true;
     },
     session({ session, token }) {
