@@ -261,6 +261,83 @@ func TestBrowserPasskeyStepUp(t *testing.T) {
 	checkDriverCommon(t, got.driverCommon, 2)
 }
 
+// TestBrowserPasskeyManageFactors runs the factors page against the gateway: add a
+// passkey, set up an authenticator app, make new recovery codes, remove the app, each
+// shown at once and still there when the page is loaded again. Once the sign-in is older
+// than factors.recentAuthentication (10 minutes; the gateway's clock is moved on 11),
+// removing the passkey first sends the browser through the challenge and back.
+func TestBrowserPasskeyManageFactors(t *testing.T) {
+	clock := &movedClock{}
+	env := startPasskeyGateway(t, "passkey-scripts", clock.Now)
+	start := env.gw.URL + "/reports/2030?view=full"
+	var got struct {
+		Password passwordSignIn
+		Added    passkeyAdded
+		TOTP     struct {
+			RecoveryCodes           []string
+			Status, Message         string
+			RemoveShown, SetupShown bool
+		}
+		Regenerated struct {
+			RecoveryCodes   []string
+			Status, Message string
+		}
+		Reloaded struct {
+			Passkeys                   []passkeyListed
+			TOTPStatus, RecoveryStatus string
+		}
+		TOTPRemoved struct {
+			Status, Message string
+			EnrollShown     bool
+		}
+		Reauthenticate challengeSeen
+		PasskeyRemoved struct {
+			Passkeys []passkeyListed
+			Message  string
+		}
+		AfterReload []passkeyListed
+		driverCommon
+	}
+	env.run(t, "manage", "grace", map[string]string{"START_URL": start}, func(p driverPause) string {
+		switch p.Pause {
+		case "totp-code":
+			return totpCodeFor(t, p.Secret, p.Step, clock.Now())
+		case "stale":
+			clock.advance(11 * time.Minute)
+		default:
+			t.Errorf("driver paused at %q, want totp-code or stale", p.Pause)
+		}
+		return ""
+	}, &got)
+
+	if names := listedNames(got.Added.Shown); !slices.Equal(names, []string{"Laptop"}) || got.Added.Message != "The passkey “Laptop” was added." {
+		t.Errorf("after adding a passkey: passkeys %q, message %q; want [Laptop] and it said so", names, got.Added.Message)
+	}
+	if len(got.TOTP.RecoveryCodes) == 0 || got.TOTP.Status != "An authenticator app is set up." || !got.TOTP.RemoveShown || got.TOTP.SetupShown {
+		t.Errorf("after setting up the app: %+v; want recovery codes, the set-up status, the remove button, the set-up form gone", got.TOTP)
+	}
+	if len(got.Regenerated.RecoveryCodes) != len(got.TOTP.RecoveryCodes) || slices.Equal(got.Regenerated.RecoveryCodes, got.TOTP.RecoveryCodes) ||
+		got.Regenerated.Status != fmt.Sprintf("%d unused recovery codes.", len(got.TOTP.RecoveryCodes)) {
+		t.Errorf("new recovery codes: %+v after %q; want as many, all new, counted", got.Regenerated, got.TOTP.RecoveryCodes)
+	}
+	if names := listedNames(got.Reloaded.Passkeys); !slices.Equal(names, []string{"Laptop"}) || got.Reloaded.TOTPStatus != "An authenticator app is set up." ||
+		got.Reloaded.RecoveryStatus != got.Regenerated.Status {
+		t.Errorf("factors page loaded again: %+v; want Laptop, the app set up, %q", got.Reloaded, got.Regenerated.Status)
+	}
+	if got.TOTPRemoved.Status != "No authenticator app is set up." || !got.TOTPRemoved.EnrollShown {
+		t.Errorf("after removing the app: %+v; want it gone and the set-up button back", got.TOTPRemoved)
+	}
+	checkChallengeURL(t, "removing a passkey after 11 minutes", got.Reauthenticate.URL, env.gw, env.gw.URL+"/api/auth/factors")
+	if !got.Reauthenticate.PasskeyButton || got.Reauthenticate.Session.User == nil {
+		t.Errorf("challenge before changing factors: #passkey-button %v, session %+v; want the passkey button, still signed in",
+			got.Reauthenticate.PasskeyButton, got.Reauthenticate.Session.User)
+	}
+	if len(got.PasskeyRemoved.Passkeys) != 0 || got.PasskeyRemoved.Message != "The passkey “Laptop” was removed." || len(got.AfterReload) != 0 {
+		t.Errorf("after removing the passkey: %+v, then %+v loaded again; want none, and it said so", got.PasskeyRemoved, got.AfterReload)
+	}
+	checkDriverCommon(t, got.driverCommon, 5)
+}
+
 // TestBrowserTOTPSecondFactor: an operator's password sign-in needs an authenticator app.
 // The first time the challenge page enrols one (secret shown as text and QR code; the
 // test computes the codes from it), shows recovery codes and continues to the app. Later

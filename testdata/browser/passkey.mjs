@@ -12,6 +12,11 @@
 //                    page enrols one (the test computes the codes), shows recovery codes
 //                    and continues; the next sign-ins refuse a wrong code, take the next
 //                    one, and take a recovery code once.
+//   manage           on the factors page: add a passkey, set up an authenticator app (the
+//                    test computes the code), make new recovery codes, remove the app;
+//                    then, once the test has moved the clock past the recent-sign-in
+//                    limit, removing the passkey sends the browser through the challenge
+//                    and back, where the removal goes through.
 //   step-up          sign in with the password and a new passkey, then (after the test has
 //                    moved the gateway's clock on) open a route that wants a recent passkey:
 //                    the challenge asks for it and sends the browser back to that route.
@@ -260,6 +265,58 @@ const scenarios = {
     await page.fill("#input-recovery", recoveryCodes[0] ?? "");
     const reused = await refusedAt("#recovery-form");
     return { first, enrolPage, secret, qr: qr.slice(0, 22), recoveryCodes, enrolled, sessionAfterSignOut, challenge, wrongCode, confirmed, recovered, reused };
+  },
+
+  manage: async () => {
+    const password = await signInWithPassword(is(start), false);
+    await page.waitForSelector("#greeting");
+    const added = await addPasskey("Laptop");
+
+    await page.click("#totp-enroll");
+    await page.waitForSelector("#totp-setup");
+    const secret = await text("#totp-secret");
+    await page.fill("#totp-code", await pause("totp-code", { secret, step: "current" }));
+    await page.click("#totp-confirm");
+    await page.waitForSelector("#recovery-setup");
+    const codes = () => page.$$eval("#recovery-codes li", (items) => items.map((li) => li.textContent.trim()));
+    const totp = {
+      recoveryCodes: await codes(), status: await text("#totp-status"), message: await text("#message"),
+      removeShown: await page.isVisible("#totp-remove"), setupShown: await page.isVisible("#totp-setup"),
+    };
+    await shot("factors-totp");
+
+    const before = totp.recoveryCodes.join();
+    await page.click("#recovery-regenerate");
+    await page.waitForFunction((old) =>
+      [...document.querySelectorAll("#recovery-codes li")].map((li) => li.textContent.trim()).join() !== old, before);
+    const regenerated = { recoveryCodes: await codes(), status: await text("#recovery-status"), message: await text("#message") };
+
+    await page.reload();
+    await page.waitForSelector("#passkeys");
+    const reloaded = { passkeys: await passkeyList(), totpStatus: await text("#totp-status"), recoveryStatus: await text("#recovery-status") };
+
+    await page.click("#totp-remove");
+    await page.waitForSelector("#totp-remove", { state: "hidden" });
+    const totpRemoved = { status: await text("#totp-status"), enrollShown: await page.isVisible("#totp-enroll"), message: await text("#message") };
+
+    // The test moves the clock on: the sign-in is no longer recent enough to change factors.
+    await pause("stale");
+    await Promise.all([
+      page.waitForURL(onPath("/api/auth/challenge")),
+      page.click("#passkeys li.passkey button.passkey-remove"),
+    ]);
+    await page.waitForSelector("#passkey-button");
+    const reauthenticate = await challengePage();
+    await shot("reauthenticate");
+    await Promise.all([page.waitForURL(onPath("/api/auth/factors")), page.click("#passkey-button")]);
+    await page.waitForSelector("#passkeys li.passkey");
+    await page.click("#passkeys li.passkey button.passkey-remove");
+    await page.waitForSelector("#passkeys-empty");
+    const passkeyRemoved = { passkeys: await passkeyList(), message: await text("#message") };
+    await shot("factors-empty");
+    await page.reload();
+    await page.waitForSelector("#passkeys-empty");
+    return { password, added, totp, regenerated, reloaded, totpRemoved, reauthenticate, passkeyRemoved, afterReload: await passkeyList() };
   },
 
   "step-up": async () => {
