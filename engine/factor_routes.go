@@ -470,20 +470,30 @@ func (e *Engine) mayChangeFactors(a *authRequest, s *factorSubject, kind string)
 	return res, false
 }
 
+// changingSubject is the subject of a request that enrols a factor of kind: it must be
+// signed in (or in a pending sign-in) and allowed to change its factors now.
+func (e *Engine) changingSubject(a *authRequest, kind string) (*factorSubject, response, bool) {
+	s, err := e.subject(a)
+	if err != nil {
+		return nil, e.storeFailed(a, "find the session", err), false
+	}
+	if s == nil {
+		return nil, jsonError(http.StatusUnauthorized, "no_session", "sign in first"), false
+	}
+	if res, ok := e.mayChangeFactors(a, s, kind); !ok {
+		return nil, res, false
+	}
+	return s, response{}, true
+}
+
 // registrationOptions is POST /webauthn/registration-options.
 func (e *Engine) registrationOptions(a *authRequest) response {
 	ctx := a.r.Context()
 	if !a.cfg.Factors.Passkey {
 		return jsonError(http.StatusBadRequest, "passkeys_off", "passkeys are not enabled")
 	}
-	s, err := e.subject(a)
-	if err != nil {
-		return e.storeFailed(a, "find the session for a passkey", err)
-	}
-	if s == nil {
-		return jsonError(http.StatusUnauthorized, "no_session", "sign in first")
-	}
-	if res, ok := e.mayChangeFactors(a, s, kindPasskey); !ok {
+	s, res, ok := e.changingSubject(a, kindPasskey)
+	if !ok {
 		return res
 	}
 	user, err := e.webauthnUser(ctx, s)
@@ -495,11 +505,11 @@ func (e *Engine) registrationOptions(a *authRequest) response {
 		e.log.ErrorContext(ctx, "begin a passkey registration", "code", "SECOND_FACTOR_ERROR", "error", err.Error())
 		return jsonError(http.StatusInternalServerError, "webauthn", "the registration could not be started")
 	}
-	res, err := e.startCeremony(ctx, a, "register", s.userID, c)
+	started, err := e.startCeremony(ctx, a, "register", s.userID, c)
 	if err != nil {
 		return e.storeFailed(a, "start a passkey registration", err)
 	}
-	return res
+	return started
 }
 
 // maxFactorName bounds a passkey's name.
@@ -508,14 +518,8 @@ const maxFactorName = 64
 // registerPasskey is POST /webauthn/register.
 func (e *Engine) registerPasskey(a *authRequest) response {
 	ctx := a.r.Context()
-	s, err := e.subject(a)
-	if err != nil {
-		return e.storeFailed(a, "find the session for a passkey", err)
-	}
-	if s == nil {
-		return jsonError(http.StatusUnauthorized, "no_session", "sign in first")
-	}
-	if res, ok := e.mayChangeFactors(a, s, kindPasskey); !ok {
+	s, res, ok := e.changingSubject(a, kindPasskey)
+	if !ok {
 		return res
 	}
 	name, _ := stringField(a.body, "name")
@@ -606,14 +610,8 @@ func (e *Engine) totpEnrol(a *authRequest) response {
 	if !a.cfg.Factors.TOTP {
 		return jsonError(http.StatusBadRequest, "totp_off", "authenticator apps are not enabled")
 	}
-	s, err := e.subject(a)
-	if err != nil {
-		return e.storeFailed(a, "find the session for an authenticator app", err)
-	}
-	if s == nil {
-		return jsonError(http.StatusUnauthorized, "no_session", "sign in first")
-	}
-	if res, ok := e.mayChangeFactors(a, s, kindTOTP); !ok {
+	s, res, ok := e.changingSubject(a, kindTOTP)
+	if !ok {
 		return res
 	}
 	account := s.email
@@ -637,25 +635,19 @@ func (e *Engine) totpEnrol(a *authRequest) response {
 		e.log.ErrorContext(ctx, "seal a TOTP enrolment", "code", "SECOND_FACTOR_ERROR", "error", err.Error())
 		return jsonError(http.StatusInternalServerError, "totp", "the enrolment could not be started")
 	}
-	res := jsonResponse(200, map[string]string{
+	out := jsonResponse(200, map[string]string{
 		"secret": en.Secret, "uri": en.URI, "qr": "data:image/png;base64," + base64.StdEncoding.EncodeToString(en.QRCodePNG),
 	})
-	res.cookies = []string{set}
-	return res
+	out.cookies = []string{set}
+	return out
 }
 
 // totpConfirm is POST /totp/confirm: the first code proves the app holds the secret; the
 // secret is stored sealed, and fresh recovery codes are shown once.
 func (e *Engine) totpConfirm(a *authRequest) response {
 	ctx := a.r.Context()
-	s, err := e.subject(a)
-	if err != nil {
-		return e.storeFailed(a, "find the session for an authenticator app", err)
-	}
-	if s == nil {
-		return jsonError(http.StatusUnauthorized, "no_session", "sign in first")
-	}
-	if res, ok := e.mayChangeFactors(a, s, kindTOTP); !ok {
+	s, res, ok := e.changingSubject(a, kindTOTP)
+	if !ok {
 		return res
 	}
 	var en totpEnrolment

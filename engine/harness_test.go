@@ -68,7 +68,11 @@ func startGateway(t testing.TB, gc gatewayConfig) *gateway {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	gen, err := script.Load(context.Background(), script.Options{Dir: dir, Logger: logger, Users: gc.users,
+	var factors store.Factors
+	if gc.store != nil {
+		factors = gc.store
+	}
+	gen, err := script.Load(context.Background(), script.Options{Dir: dir, Logger: logger, Users: gc.users, Factors: factors,
 		Timeouts: script.Timeouts{Default: gc.timeout}, Fetch: script.FetchOptions{Allow: gc.fetchAllow}})
 	if err != nil {
 		t.Fatalf("load scripts %s: %v", dir, err)

@@ -99,7 +99,7 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	defer st.Close()
 	logger.Info("store opened", "store", cfg.RedactedStore())
 	scripts := newScriptHost(cfg, logger)
-	sopts := scripts.options(cfg, scriptOptions(cfg, st, logger, c.getenv))
+	sopts := scripts.options(cfg, scriptOptions(cfg, st, st, logger, c.getenv))
 	gen, err := script.Load(ctx, sopts)
 	if err != nil {
 		return fmt.Errorf("load scripts from %s: %s", cfg.Scripts, describeScriptError(err))
@@ -160,6 +160,9 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 			return nil
 		}},
 	)
+	if cfg.Store == "" || cfg.Store == config.StoreBolt {
+		lc.add(adminSocketComponent(cfg.DataDir, st, logger))
+	}
 	lc.add(scripts.components()...)
 	lc.add(httpComponents(cfg, publicHandler(scripts.metrics, surface, ops, front), admin, logger, c.stdout)...)
 	return lc.run(ctx)
@@ -349,7 +352,7 @@ func (c *cli) ensureDemoUser(ctx context.Context, st store.Store, logger *slog.L
 	return nil
 }
 
-func scriptOptions(cfg config.Config, users store.Users, logger *slog.Logger, getenv func(string) string) script.Options {
+func scriptOptions(cfg config.Config, users store.Users, factors store.Factors, logger *slog.Logger, getenv func(string) string) script.Options {
 	env := map[string]string{}
 	for _, name := range cfg.Env {
 		if v := getenv(name); v != "" {
@@ -364,6 +367,7 @@ func scriptOptions(cfg config.Config, users store.Users, logger *slog.Logger, ge
 		Dir:              cfg.Scripts,
 		Env:              env,
 		Users:            users,
+		Factors:          factors,
 		Logger:           logger,
 		PoolSize:         cfg.Script.PoolSize,
 		SignInPoolSize:   cfg.Script.SignInPoolSize,

@@ -22,7 +22,7 @@ list   shows the user's database sessions (strategy "database"): the first chara
        the stored hash (the token itself is never stored), when they began and end.
 revoke signs the user out everywhere: deletes every database session and records a
        revocation that every replica checks on each jwt session (announced at once through
-       Redis; with the embedded store, stop the gateway first: it holds the file). --ttl
+       Redis; with the embedded store, through the running gateway's admin socket). --ttl
        is how long the revocation is kept; it must cover the longest session lifetime
        (session.maxAge and jwt.maxAge, 30 days by default).
 `
@@ -48,7 +48,7 @@ func (c *cli) runSessions(ctx context.Context, args []string) error {
 	if *ttl <= 0 {
 		return errors.New("sessions revoke: --ttl must be positive")
 	}
-	return c.withStore(loc, func(s store.Store) error {
+	return c.withStore(loc, func(s cliStore) error {
 		u, err := findUserByAny(ctx, s, *who)
 		if err != nil {
 			return err

@@ -54,8 +54,10 @@ func (c *cli) openStore(cfg config.Config, logger *slog.Logger) (store.Store, er
 
 // storeName says where a store keeps its data, for messages: the embedded file's path, or
 // the Redis key prefix.
-func storeName(s store.Store) string {
+func storeName(s cliStore) string {
 	switch s := s.(type) {
+	case *socketStore:
+		return "the running gateway's store (through " + s.path + ")"
 	case *bolt.Store:
 		return s.Path()
 	case *redis.Store:

@@ -129,7 +129,7 @@ func (c *cli) usersAdd(ctx context.Context, args []string) error {
 		return c.usageError(fs, usersAddUsage, "--email %q: not an e-mail address", *email)
 	}
 
-	return c.withStore(dataDir, func(s store.Store) error {
+	return c.withStore(dataDir, func(s cliStore) error {
 		// Refuse a taken username or e-mail before asking for a password that would be
 		// thrown away. CreateUser still enforces uniqueness if another process races us.
 		if err := refuseTaken(ctx, s, "username", store.UserQuery{Username: *username}, *username); err != nil {
@@ -250,7 +250,7 @@ func (c *cli) usersImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("import %s: nothing imported: %w", file, err)
 	}
-	return c.withStore(dataDir, func(s store.Store) error {
+	return c.withStore(dataDir, func(s cliStore) error {
 		if err := s.ImportUsers(ctx, users); err != nil {
 			return fmt.Errorf("import %s: nothing imported: %w", file, err)
 		}
@@ -281,7 +281,7 @@ func (c *cli) usersList(ctx context.Context, args []string) error {
 		return c.usageError(fs, usersListUsage, "unexpected argument %q", rest[0])
 	}
 	var users []store.User
-	err = c.withStore(dataDir, func(s store.Store) error {
+	err = c.withStore(dataDir, func(s cliStore) error {
 		var listErr error
 		users, listErr = s.ListUsers(ctx)
 		return listErr
@@ -357,7 +357,7 @@ func (c *cli) usersDelete(ctx context.Context, args []string) error {
 		return c.usageError(fs, usersDeleteUsage, "give exactly one of --id, --username or --email")
 	}
 
-	return c.withStore(dataDir, func(s store.Store) error {
+	return c.withStore(dataDir, func(s cliStore) error {
 		u, err := s.FindUser(ctx, q)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("no user with %s %q", field, value)
@@ -392,11 +392,19 @@ func dataFlag(fs *flag.FlagSet, getenv func(string) string) storeLocation {
 }
 
 // withStore opens the store, runs fn and closes the store, so the embedded file's lock is
-// released before the command returns (a `serve` started next can open it). What the
+// released before the command returns (a `serve` started next can open it). When a gateway
+// runs on the embedded store, fn works through its admin socket (adminsocket.go) instead. What the
 // Redis client logs of its own (failed dials) goes to stderr as warnings.
-func (c *cli) withStore(loc storeLocation, fn func(store.Store) error) (err error) {
+func (c *cli) withStore(loc storeLocation, fn func(cliStore) error) (err error) {
 	if err := checkRedisCA(*loc.store, *loc.redisCA); err != nil {
 		return err
+	}
+	if *loc.store == "" || *loc.store == config.StoreBolt {
+		// A gateway running on this embedded store holds its file: ask it instead.
+		if s, ok := dialAdminSocket(*loc.data); ok {
+			defer s.Close()
+			return fn(s)
+		}
 	}
 	rc := config.RedisConfig{KeyPrefix: *loc.keyPrefix, DialTimeout: config.Duration(2 * time.Second), TLSCAFile: *loc.redisCA}
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -316,18 +316,7 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, v *view, d decisi
 		writePage(w, r, http.StatusForbidden, "Access denied", "You are signed in, but not allowed to see this page.")
 	default:
 		signIn := p.o.SignInURL + "?callbackUrl=" + url.QueryEscape(v.requestURL())
-		if nginx {
-			w.Header().Set(NginxLocationHeader, signIn)
-		}
-		if !nginx && wantsHTML(r) {
-			http.Redirect(w, r, signIn, http.StatusFound)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("WWW-Authenticate", `Bearer realm="callgate"`)
-		w.WriteHeader(http.StatusUnauthorized)
-		b, _ := json.Marshal(map[string]string{"error": "unauthorized", "signInUrl": signIn})
-		_, _ = w.Write(b)
+		sendTo(w, r, nginx, signIn, `Bearer realm="callgate"`, map[string]string{"error": "unauthorized", "signInUrl": signIn})
 	}
 }
 
@@ -400,16 +389,25 @@ func (p *Proxy) refuseStepUp(w http.ResponseWriter, r *http.Request, v *view, d 
 		q.Set("factors", strings.Join(d.stepUp, ","))
 	}
 	challenge := p.o.ChallengeURL + "?" + q.Encode()
+	sendTo(w, r, nginx, challenge,
+		`Bearer realm="callgate", error="insufficient_user_authentication", error_description="a more recent or a stronger authentication is required"`,
+		map[string]string{"error": "insufficient_user_authentication", "challengeUrl": challenge})
+}
+
+// sendTo sends a refused request to target, a gateway page: a browser by a redirect; nginx
+// by the 401 its error_page turns into one (target in NginxLocationHeader); an API client
+// by a 401 with the challenge and body.
+func sendTo(w http.ResponseWriter, r *http.Request, nginx bool, target, challenge string, body map[string]string) {
 	if nginx {
-		w.Header().Set(NginxLocationHeader, challenge)
+		w.Header().Set(NginxLocationHeader, target)
 	}
 	if !nginx && wantsHTML(r) {
-		http.Redirect(w, r, challenge, http.StatusFound)
+		http.Redirect(w, r, target, http.StatusFound)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("WWW-Authenticate", `Bearer realm="callgate", error="insufficient_user_authentication", error_description="a more recent or a stronger authentication is required"`)
+	w.Header().Set("WWW-Authenticate", challenge)
 	w.WriteHeader(http.StatusUnauthorized)
-	b, _ := json.Marshal(map[string]string{"error": "insufficient_user_authentication", "challengeUrl": challenge})
+	b, _ := json.Marshal(body)
 	_, _ = w.Write(b)
 }

@@ -33,6 +33,10 @@ type Options struct {
 	// Users backs the built-in module callgate/store (users.findOne). May be nil: then
 	// findOne throws "no user store configured".
 	Users store.Users
+	// Factors backs factors.list in callgate/store: the passkeys, TOTP enrolment and
+	// recovery codes a user has. May be nil: then factors.list throws "no store is
+	// configured".
+	Factors store.Factors
 	// Logger receives console.* output (tagged with the callback name) and script errors.
 	Logger *slog.Logger
 	// PoolSize bounds the runtimes of the callbacks that run on the request path
@@ -93,10 +97,11 @@ type Config struct {
 	Factors FactorOptions
 }
 
-// Provider is one sign-in method: Type is "credentials", "oauth" or "oidc".
+// Provider is one sign-in method: Type is "credentials", "oauth", "oidc" or "passkey"
+// (WebAuthn; at most one per config).
 type Provider struct {
-	ID          string // defaults to the type ("credentials")
-	Name        string // defaults to "Credentials"
+	ID          string // defaults to the type ("credentials", "passkey")
+	Name        string // defaults to "Credentials", "Passkey"
 	Type        string
 	Credentials []CredentialField // in declaration order
 	// OAuth is set for "oauth" and "oidc" providers (oauth_providers.go).

@@ -35,13 +35,22 @@ var builtinModules = map[string]string{
   return { id: "credentials", name: "Credentials", type: "credentials", credentials: {}, ...o, options: o };
 }
 `,
+	"callgate/providers/passkey": `export default function Passkey(options) {
+  return { id: "passkey", name: "Passkey", type: "passkey", ...(options ?? {}) };
+}
+`,
+	"callgate/crypto": `const c = globalThis.` + bridgeGlobal + `.crypto;
+export const randomBytes = c.randomBytes, randomUUID = c.randomUUID, sha256 = c.sha256, hmac = c.hmac,
+  timingSafeEqual = c.timingSafeEqual;
+export default c;
+`,
 	"bcryptjs": `const b = globalThis.` + bridgeGlobal + `.bcrypt;
 export const compare = b.compare, compareSync = b.compareSync, hash = b.hash, hashSync = b.hashSync,
   genSalt = b.genSalt, genSaltSync = b.genSaltSync, getRounds = b.getRounds, getSalt = b.getSalt;
 export default b;
 `,
 	"callgate/store": `const s = globalThis.` + bridgeGlobal + `.store;
-export const users = s.users;
+export const users = s.users, factors = s.factors;
 export default s;
 `,
 	// The test API; importing it outside `gateway test` throws at load.
@@ -50,7 +59,7 @@ export default s;
 
 // builtinList names builtinModules and the provider modules of engine/oauth/presets, for
 // error messages.
-const builtinList = `"callgate/providers/credentials", "callgate/providers/oauth", "callgate/providers/oidc", "callgate/providers/<preset>" (github, google, azure-ad, microsoft-entra-id, gitlab, keycloak, auth0), "bcryptjs", "callgate/store", "callgate/test" (tests only)`
+const builtinList = `"callgate/providers/credentials", "callgate/providers/passkey", "callgate/providers/oauth", "callgate/providers/oidc", "callgate/providers/<preset>" (github, google, azure-ad, microsoft-entra-id, gitlab, keycloak, auth0), "bcryptjs", "callgate/crypto", "callgate/store", "callgate/test" (tests only)`
 
 // goSupported lowers what goja cannot run. goja has classes (with private members and static
 // blocks), arrows, destructuring, spread, async/await, optional chaining, nullish coalescing

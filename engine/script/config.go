@@ -88,6 +88,7 @@ func (g *Generation) readConfig(v *vm) error {
 		return g.configError("providers must not be empty")
 	}
 	seen := map[string]int{}
+	passkey := -1
 	for i := range n {
 		p, err := g.readProvider(v, list.Get(fmt.Sprint(i)), i)
 		if err != nil {
@@ -97,6 +98,14 @@ func (g *Generation) readConfig(v *vm) error {
 			return g.configError("providers[%d].id %q is already used by providers[%d]", i, p.ID, j)
 		}
 		seen[p.ID] = i
+		if p.Type == "passkey" {
+			// A user's passkeys belong to the gateway's one relying party, whatever the
+			// provider is called: a second one would be the same credentials again.
+			if passkey >= 0 {
+				return g.configError("providers[%d] is a second passkey provider (providers[%d] is one): at most one is allowed", i, passkey)
+			}
+			passkey = i
+		}
 		c.Providers = append(c.Providers, p)
 	}
 
@@ -245,22 +254,18 @@ func (g *Generation) readProvider(v *vm, val goja.Value, i int) (Provider, error
 	if err != nil {
 		return Provider{}, err
 	}
-	if typ == "oauth" || typ == "oidc" {
+	switch typ {
+	case "oauth", "oidc":
 		return g.readOAuthProvider(v, o, where, typ)
+	case "passkey":
+		return g.readNamedProvider(v, o, where, Provider{Type: typ, ID: "passkey", Name: "Passkey"})
+	case "credentials":
+	default:
+		return Provider{}, g.configError(`%s.type must be "credentials", "passkey", "oauth" or "oidc", got %q`, where, typ)
 	}
-	if typ != "credentials" {
-		return Provider{}, g.configError(`%s.type must be "credentials", "oauth" or "oidc", got %q`, where, typ)
-	}
-	p := Provider{Type: typ, ID: "credentials", Name: "Credentials"}
-	if s, err := g.optionalString(v, o, where+".id", "id"); err != nil {
+	p, err := g.readNamedProvider(v, o, where, Provider{Type: typ, ID: "credentials", Name: "Credentials"})
+	if err != nil {
 		return Provider{}, err
-	} else if s != "" {
-		p.ID = s
-	}
-	if s, err := g.optionalString(v, o, where+".name", "name"); err != nil {
-		return Provider{}, err
-	} else if s != "" {
-		p.Name = s
 	}
 	if _, ok := goja.AssertFunction(o.Get("authorize")); !ok {
 		return Provider{}, g.configError("%s.authorize must be a function, got %s", where, v.typeOf(o.Get("authorize")))
@@ -287,6 +292,23 @@ func (g *Generation) readProvider(v *vm, val goja.Value, i int) (Provider, error
 			}
 			p.Credentials = append(p.Credentials, f)
 		}
+	}
+	return p, nil
+}
+
+// readNamedProvider reads a provider's id and name over the defaults in p. A passkey
+// provider has nothing else the script host checks: its WebAuthn settings (relying party,
+// origins) come from the gateway's public URL, not from the script.
+func (g *Generation) readNamedProvider(v *vm, o *goja.Object, where string, p Provider) (Provider, error) {
+	if s, err := g.optionalString(v, o, where+".id", "id"); err != nil {
+		return Provider{}, err
+	} else if s != "" {
+		p.ID = s
+	}
+	if s, err := g.optionalString(v, o, where+".name", "name"); err != nil {
+		return Provider{}, err
+	} else if s != "" {
+		p.Name = s
 	}
 	return p, nil
 }
@@ -360,8 +382,11 @@ func (v *vm) bind() error {
 				continue
 			}
 			id := "credentials"
-			if s, ok := po.Get("id").Export().(string); ok && s != "" {
-				id = s
+			// Get is nil for a provider written without an id ({type: "credentials", ...}).
+			if idv := po.Get("id"); !isNullish(idv) {
+				if s, ok := idv.Export().(string); ok && s != "" {
+					id = s
+				}
 			}
 			if fn, ok := goja.AssertFunction(po.Get("authorize")); ok {
 				v.fns["authorize:"+id] = boundFn{fn: fn, this: po}

@@ -266,10 +266,91 @@ func (v *vm) storeModule() *goja.Object {
 		})
 	})
 	freeze(rt, users)
+	factors := rt.NewObject()
+	_ = factors.Set("list", func(fc goja.FunctionCall) goja.Value {
+		userID := fc.Argument(0)
+		id, ok := userID.Export().(string)
+		if !ok || isObject(userID) || id == "" {
+			v.throw("TypeError", "factors.list: userId must be a non-empty string (the user's id), got "+v.typeOf(userID))
+		}
+		st := v.gen.factors
+		if st == nil {
+			v.throw("Error", "factors.list: no store is configured")
+		}
+		return v.goWork(func(ctx context.Context) (any, error) {
+			return listFactors(ctx, st, id)
+		}, func(r any) goja.Value {
+			return v.factorList(r.(userFactors))
+		})
+	})
+	freeze(rt, factors)
 	m := rt.NewObject()
 	_ = m.Set("users", users)
+	_ = m.Set("factors", factors)
 	freeze(rt, m)
 	return m
+}
+
+// userFactors is what factors.list reads from the store for one user.
+type userFactors struct {
+	passkeys []store.Passkey
+	totp     *store.TOTPSecret
+	recovery int
+}
+
+// listFactors reads a user's factors. A user with none (or with no such user) has an
+// empty list; a store failure is an error, never an empty list, so a policy that requires
+// a second factor fails closed.
+func listFactors(ctx context.Context, st store.Factors, userID string) (userFactors, error) {
+	var f userFactors
+	var err error
+	if f.passkeys, err = st.ListPasskeys(ctx, userID); err != nil {
+		return userFactors{}, fmt.Errorf("factors.list: passkeys: %w", err)
+	}
+	switch t, err := st.TOTP(ctx, userID); {
+	case err == nil:
+		f.totp = &t
+	case !errors.Is(err, store.ErrNotFound):
+		return userFactors{}, fmt.Errorf("factors.list: TOTP: %w", err)
+	}
+	if f.recovery, err = st.CountRecoveryCodes(ctx, userID); err != nil {
+		return userFactors{}, fmt.Errorf("factors.list: recovery codes: %w", err)
+	}
+	return f, nil
+}
+
+// factorList builds factors.list's array, fresh for every call: the passkeys oldest first
+// as the store lists them, then TOTP, then the recovery codes when any are left. Secrets,
+// public keys and counters stay in Go.
+func (v *vm) factorList(f userFactors) goja.Value {
+	rt := v.rt
+	items := make([]any, 0, len(f.passkeys)+2)
+	for _, p := range f.passkeys {
+		o := rt.NewObject()
+		_ = o.Set("type", "passkey")
+		_ = o.Set("id", base64.RawURLEncoding.EncodeToString(p.ID))
+		_ = o.Set("name", p.Name)
+		_ = o.Set("createdAt", v.toJS(p.CreatedAt))
+		lastUsed := goja.Null()
+		if !p.LastUsedAt.IsZero() {
+			lastUsed = v.toJS(p.LastUsedAt)
+		}
+		_ = o.Set("lastUsedAt", lastUsed)
+		items = append(items, o)
+	}
+	if f.totp != nil {
+		o := rt.NewObject()
+		_ = o.Set("type", "totp")
+		_ = o.Set("createdAt", v.toJS(f.totp.CreatedAt))
+		items = append(items, o)
+	}
+	if f.recovery > 0 {
+		o := rt.NewObject()
+		_ = o.Set("type", "recovery")
+		_ = o.Set("remaining", f.recovery)
+		items = append(items, o)
+	}
+	return rt.NewArray(items...)
 }
 
 // userQuery reads findOne's query: one or more of username, email, _id and id (strings).

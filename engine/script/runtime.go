@@ -194,6 +194,7 @@ func (g *Generation) newVM(ctx context.Context, p *pool, inspect func(*vm) error
 	}
 	bridge := rt.NewObject()
 	_ = bridge.Set("bcrypt", v.bcryptModule())
+	_ = bridge.Set("crypto", v.cryptoModule())
 	_ = bridge.Set("store", v.storeModule())
 	if g.testing != nil {
 		_ = bridge.Set("test", v.testModule())

@@ -15,8 +15,8 @@
 // objects and results come back through JSON.stringify, so a script can never hold or
 // mutate Go memory. Scripts reach nothing of the host beyond console, process.env (the
 // operator's allow-list), crypto.randomUUID, atob/btoa, fetch (to the operator's host
-// allow-list only) and the built-in modules callgate/providers/credentials, bcryptjs and
-// callgate/store. This package must never give scripts file or process access or network
+// allow-list only) and the built-in modules (the provider modules, bcryptjs, callgate/crypto
+// and callgate/store). This package must never give scripts file or process access or network
 // access beyond that allow-list, never apply NextAuth defaults for a missing callback (the
 // engine does that), and never know about the gateway's HTTP routes or cookies.
 //
@@ -66,6 +66,7 @@ type Generation struct {
 	defines  [hookSlots]bool
 	env      map[string]string
 	users    store.Users
+	factors  store.Factors
 	logger   *slog.Logger
 	timeouts Timeouts
 	maxStack int
@@ -191,6 +192,7 @@ func newGeneration(b *bundle, opts Options) *Generation {
 		bundle:    b,
 		env:       opts.Env,
 		users:     opts.Users,
+		factors:   opts.Factors,
 		logger:    opts.Logger,
 		timeouts:  opts.Timeouts,
 		maxStack:  opts.MaxCallStackSize,

@@ -187,14 +187,20 @@ func (s *jwtStrategy) Issue(ctx context.Context, gen *script.Generation, in Sign
 		}
 		tokenOut = b
 	}
-	cfg := gen.Config()
+	return s.encodeSignedIn(gen.Config(), tokenOut, in.AMR, in.Claims)
+}
+
+// encodeSignedIn encodes the token of an authentication that happens now (a sign-in, a
+// step-up) with the core's claims (extra, and amr and auth_time when amr is set), for
+// jwt.maxAge, cut short by session.absoluteMaxAge, which counts from now.
+func (s *jwtStrategy) encodeSignedIn(cfg script.Config, tokenOut script.JSON, amr []string, extra map[string]any) (Cookie, error) {
 	now := s.o.Now()
 	var signedIn time.Time
 	tokenAge := cfg.JWT.MaxAge
 	if cfg.Session.AbsoluteMaxAge > 0 {
 		signedIn, tokenAge = now, min(tokenAge, cfg.Session.AbsoluteMaxAge)
 	}
-	tokenOut, err := withClaims(tokenOut, authenticationClaims(in.AMR, now, lifetimeClaims(signedIn, in.Claims)))
+	tokenOut, err := withClaims(tokenOut, authenticationClaims(amr, now, lifetimeClaims(signedIn, extra)))
 	if err != nil {
 		return Cookie{}, fmt.Errorf("%w: %w", ErrEncode, err)
 	}
@@ -300,21 +306,5 @@ func (s *jwtStrategy) Reauthenticate(ctx context.Context, gen *script.Generation
 	} else if revoked {
 		return Cookie{}, ErrNoSession
 	}
-	cfg := gen.Config()
-	now := s.o.Now()
-	var signedIn time.Time
-	tokenAge := cfg.JWT.MaxAge
-	if cfg.Session.AbsoluteMaxAge > 0 {
-		signedIn, tokenAge = now, min(tokenAge, cfg.Session.AbsoluteMaxAge)
-	}
-	tokenOut, err := withClaims(payload, authenticationClaims(amr, now, lifetimeClaims(signedIn, nil)))
-	if err != nil {
-		return Cookie{}, fmt.Errorf("%w: %w", ErrEncode, err)
-	}
-	tok, err := s.o.Keys.EncodeJSON(tokenOut, tokenAge)
-	if err != nil {
-		return Cookie{}, fmt.Errorf("%w: %w", ErrEncode, err)
-	}
-	life, _ := lifetime(cfg.Session, signedIn, now)
-	return Cookie{Value: tok, Expires: now.Add(life)}, nil
+	return s.encodeSignedIn(gen.Config(), payload, amr, nil)
 }

@@ -22,7 +22,7 @@ export interface User {
 /** The account of a sign-in. For credentials: `{providerAccountId: user.id, type: "credentials", provider}`. */
 export interface Account {
   providerAccountId: string;
-  type: "credentials" | "oauth" | "oidc" | "email";
+  type: "credentials" | "oauth" | "oidc" | "email" | "passkey";
   provider: string;
   userId?: string;
   access_token?: string;
@@ -53,6 +53,14 @@ export interface JWT {
   iat?: number;
   exp?: number;
   jti?: string;
+  /**
+   * How the user authenticated in the most recent sign-in or challenge (RFC 8176): "pwd"
+   * (password), "otp" (TOTP or a recovery code), "hwk" (passkey), and "mfa" when two or
+   * more factors were used.
+   */
+  amr?: string[];
+  /** When that authentication happened, in seconds since the epoch. */
+  auth_time?: number;
   [key: string]: unknown;
 }
 
@@ -174,7 +182,27 @@ export type OAuthConfig<P extends Profile = Profile> = OAuthOptions<P> & {
   options?: OAuthOptions<P>;
 };
 
-export type Provider = CredentialsConfig<any> | OAuthConfig<any>;
+export interface PasskeyOptions {
+  /** Provider id, used in /api/auth/signin/<id> and /api/auth/callback/<id>. Default "passkey". */
+  id?: string;
+  /** Shown on the sign-in button. Default "Passkey". */
+  name?: string;
+}
+
+export type PasskeyConfig = PasskeyOptions & { id: string; name: string; type: "passkey" };
+
+export type Provider = CredentialsConfig<any> | OAuthConfig<any> | PasskeyConfig;
+
+/** A second factor a callback may ask for. */
+export type SecondFactor = "totp" | "passkey";
+
+/**
+ * A signIn result that lets the sign-in go on only after a second factor: true for any kind
+ * the user has, or the kinds that will do. The session is issued once the challenge passes.
+ */
+export interface SignInSecondFactor {
+  secondFactor: true | SecondFactor[];
+}
 
 /** The request the `authorized` callback decides: a read-only copy. */
 export interface AuthorizedRequest {
@@ -213,10 +241,23 @@ export interface AuthorizedResult {
   claims?: Record<string, unknown>;
 }
 
+/**
+ * An `authorized` result that asks for a fresh authentication before the request goes on
+ * (step-up): the browser is sent to the challenge and back to the URL it asked for. Decide
+ * with `token.auth_time` and `token.amr` when it is needed.
+ */
+export interface AuthorizedStepUp {
+  stepUp: {
+    /** The kinds of factor that will do; omitted: any kind the user has. */
+    factors?: SecondFactor[];
+  };
+}
+
 export interface CallbacksOptions {
   /**
-   * Runs after authorize. Return true to continue, false to refuse (AccessDenied), or a URL
-   * string to redirect there. A throw redirects with error=<message>.
+   * Runs after authorize. Return true to continue, false to refuse (AccessDenied), a URL
+   * string to redirect there, or `{secondFactor}` to ask for a second factor before the
+   * session is issued. A throw redirects with error=<message>.
    */
   signIn?: (params: {
     user: User | AdapterUser;
@@ -224,7 +265,7 @@ export interface CallbacksOptions {
     profile?: Profile;
     email?: { verificationRequest?: boolean };
     credentials?: Record<string, any>;
-  }) => Awaitable<boolean | string>;
+  }) => Awaitable<boolean | string | SignInSecondFactor>;
   /**
    * Runs whenever a callback URL is used. Return the URL to go to; the gateway still refuses
    * other origins. Default: same-origin URLs only.
@@ -238,13 +279,14 @@ export interface CallbacksOptions {
    * is its claims and `auth` is null.
    * Return true to allow, false to deny (sign-in redirect or 401 when signed out, 403 when
    * signed in), a URL to redirect there (same site or a route host only), or an object to
-   * allow and add upstream headers and assertion claims. Default: allow when signed in.
+   * allow and add upstream headers and assertion claims, or `{stepUp}` to ask for a fresh
+   * authentication first. Default: allow when signed in.
    */
   authorized?: (params: {
     auth: Session | null;
     token: JWT | null;
     request: AuthorizedRequest;
-  }) => Awaitable<boolean | string | AuthorizedResult>;
+  }) => Awaitable<boolean | string | AuthorizedResult | AuthorizedStepUp>;
   /**
    * Shapes what GET /api/auth/session returns. JWT strategy: `{session, token}`; database
    * strategy: `{session, user, newSession, trigger?}`. Default: the session as is.

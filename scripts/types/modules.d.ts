@@ -9,6 +9,15 @@ declare module "callgate/providers/credentials" {
   ): CredentialsConfig<C>;
 }
 
+declare module "callgate/providers/passkey" {
+  import type { PasskeyConfig, PasskeyOptions } from "./callgate";
+  /**
+   * Builds the passkey (WebAuthn) provider: sign-in with a passkey instead of a password, on
+   * the gateway's own origin. At most one per config.
+   */
+  export default function Passkey(options?: PasskeyOptions): PasskeyConfig;
+}
+
 declare module "callgate/providers/oauth" {
   import type { OAuthConfig, OAuthOptions } from "./callgate";
   /** Builds a plain OAuth 2 provider: authorization, token and userinfo URLs. */
@@ -95,6 +104,32 @@ declare module "bcryptjs" {
   export default bcrypt;
 }
 
+declare module "callgate/crypto" {
+  /** Lower-case hex (the default) or base64url without padding. */
+  export type Encoding = "hex" | "base64url";
+  /** n random bytes (1 to 1024, else a TypeError) from the system's secure generator. */
+  export function randomBytes(n: number, encoding?: Encoding): string;
+  /** A random (version 4) UUID. */
+  export function randomUUID(): string;
+  /** The SHA-256 digest of the string's UTF-8 bytes. */
+  export function sha256(data: string, encoding?: Encoding): string;
+  /** The HMAC of data under key (both as UTF-8). Another algorithm is a TypeError. */
+  export function hmac(algorithm: "sha256" | "sha512" | "sha1", key: string, data: string, encoding?: Encoding): string;
+  /**
+   * Whether a and b are equal, in a time that depends on their lengths only, never on where
+   * they differ: compare MACs, codes and tokens with it. Different lengths: false.
+   */
+  export function timingSafeEqual(a: string, b: string): boolean;
+  const crypto: {
+    randomBytes: typeof randomBytes;
+    randomUUID: typeof randomUUID;
+    sha256: typeof sha256;
+    hmac: typeof hmac;
+    timingSafeEqual: typeof timingSafeEqual;
+  };
+  export default crypto;
+}
+
 declare module "callgate/store" {
   /** A user as stored by the gateway, shaped like a MongoDB document. */
   export interface UserDocument {
@@ -119,7 +154,30 @@ declare module "callgate/store" {
     /** Resolves to a fresh copy of the user, or null. Rejects when the store fails. */
     findOne(query: UserQuery): Promise<UserDocument | null>;
   };
-  const store: { users: typeof users };
+  /** One of a user's factors, as factors.list describes it: never a secret. */
+  export type Factor =
+    | {
+        type: "passkey";
+        /** The credential ID, base64url. */
+        id: string;
+        /** What the user called it; may be "". */
+        name: string;
+        /** ISO 8601, UTC. */
+        createdAt: string;
+        /** ISO 8601, UTC; null until the first sign-in with it. */
+        lastUsedAt: string | null;
+      }
+    | { type: "totp"; createdAt: string }
+    | { type: "recovery"; remaining: number };
+  export const factors: {
+    /**
+     * Resolves to the user's factors: passkeys (oldest first), then TOTP when enrolled, then
+     * the recovery codes when any are left. [] for a user with none. Rejects when the store
+     * fails; throws when userId is not a non-empty string or no store is configured.
+     */
+    list(userId: string): Promise<Factor[]>;
+  };
+  const store: { users: typeof users; factors: typeof factors };
   export default store;
 }
 

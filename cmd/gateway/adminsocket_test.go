@@ -1,0 +1,97 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callgate/callgate/internal/testkit"
+	"github.com/callgate/callgate/store"
+)
+
+// TestCLIThroughRunningGateway: with a gateway running on the embedded store (which holds
+// the file's lock), `gateway users` and `gateway sessions` work through its admin socket:
+// a revocation ends the user's session at once, without a restart.
+func TestCLIThroughRunningGateway(t *testing.T) {
+	gw := startGateway(t, gatewayOptions{})
+	socket := filepath.Join(gw.DataDir, adminSocketName)
+	info, err := os.Stat(socket)
+	if err != nil || info.Mode()&os.ModeSocket == 0 || info.Mode().Perm() != 0o600 {
+		t.Fatalf("admin socket %s: %v, mode %v; want a socket with mode 0600", socket, err, info.Mode())
+	}
+
+	client := newBrowserClient(t)
+	if res := signInWithCredentials(t, client, gw, "jatin", "secret"); res.Status != http.StatusOK {
+		t.Fatalf("sign in: got %d %s", res.Status, res.Body)
+	}
+	if _, body := getSession(t, client, gw); sessionUserName(body) != "Jatin" {
+		t.Fatalf("session before the revocation: got %v", body)
+	}
+
+	if out := runCLI(t, "users", "list", "--data", gw.DataDir); !strings.Contains(out, "jatin") || !strings.Contains(out, "alice") {
+		t.Errorf("users list through the running gateway: got\n%s", out)
+	}
+	start := time.Now()
+	if out := runCLI(t, "sessions", "revoke", "--user", "jatin", "--data", gw.DataDir); !strings.Contains(out, "signed jatin out everywhere") {
+		t.Fatalf("sessions revoke through the running gateway: got\n%s", out)
+	}
+	testkit.WaitFor(t, "the revoked session reads as signed out", 10*time.Second, func() error {
+		if _, body := getSession(t, client, gw); len(body) != 0 {
+			return fmt.Errorf("got %v", body)
+		}
+		return nil
+	})
+	t.Logf("the session ended %v after sessions revoke began", time.Since(start))
+
+	// The store's errors keep their meaning across the socket.
+	s, ok := dialAdminSocket(gw.DataDir)
+	if !ok {
+		t.Fatal("no gateway answers on the admin socket")
+	}
+	defer s.Close()
+	if _, err := s.FindUser(t.Context(), store.UserQuery{Username: "nobody"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("FindUser of an unknown user through the socket: got %v, want ErrNotFound", err)
+	}
+	if _, err := s.CreateUser(t.Context(), store.User{Username: "jatin", Name: "Again"}); !errors.Is(err, store.ErrDuplicate) {
+		t.Errorf("CreateUser of a taken username through the socket: got %v, want ErrDuplicate", err)
+	}
+	if out := runCLI(t, "users", "delete", "--username", "alice", "--data", gw.DataDir); !strings.Contains(out, "alice") {
+		t.Errorf("users delete through the running gateway: got\n%s", out)
+	}
+	if _, err := s.FindUser(t.Context(), store.UserQuery{Username: "alice"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("alice after users delete: got %v, want ErrNotFound", err)
+	}
+}
+
+// TestAdminSocketStale: a socket file nobody answers on (a gateway that was killed) is
+// replaced; one another gateway answers on is not taken over.
+func TestAdminSocketStale(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := listenAdminSocket(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := listenAdminSocket(dir); err == nil || !strings.Contains(err.Error(), "another gateway") {
+		t.Errorf("a second listener on a live socket: got %v, want refused", err)
+	}
+	// A killed gateway leaves its socket file behind.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	if _, err := os.Stat(filepath.Join(dir, adminSocketName)); err != nil {
+		t.Fatalf("the stale socket file is gone already: %v", err)
+	}
+	ln, err = listenAdminSocket(dir)
+	if err != nil {
+		t.Fatalf("listen over a stale socket: %v", err)
+	}
+	ln.Close()
+	if _, ok := dialAdminSocket(dir); ok {
+		t.Error("a closed socket still answers")
+	}
+}
