@@ -90,17 +90,17 @@ func TestFactorPagesContract(t *testing.T) {
 			data: page(&factorView{
 				Passkey: true, TOTP: true,
 				Passkeys: []passkeyView{
-					{ID: "cred-1", Name: `<img src=x onerror=alert(1)>`, CreatedAt: "2026-12-01 10:00 UTC"},
-					{ID: "cred-2", Name: "YubiKey", CreatedAt: "2026-12-01 11:00 UTC", LastUsedAt: "2026-12-02 09:30 UTC"},
+					{ID: "cred-1", Name: `<img src=x onerror=alert(1)>`, CreatedAt: "2026-12-01T10:00:00Z"},
+					{ID: "cred-2", Name: "YubiKey", CreatedAt: "2026-12-01T11:00:00Z", LastUsedAt: "2026-12-02T09:30:00Z"},
 				},
 				TOTPEnrolled: true, RecoveryRemaining: 1,
 			}, ""),
 			want: []string{
 				`<ul id="passkeys" class="passkeys">`,
 				`<li class="passkey" data-id="cred-1"><span class="passkey-name">&lt;img src=x onerror=alert(1)&gt;</span>`,
-				`<span class="passkey-last-used muted">Never used · added 2026-12-01 10:00 UTC</span>`,
+				`<span class="passkey-meta muted"><span class="passkey-last-used">Never used</span> · added <time datetime="2026-12-01T10:00:00Z">2026-12-01T10:00:00Z</time></span>`,
 				`<li class="passkey" data-id="cred-2"><span class="passkey-name">YubiKey</span>`,
-				`Last used 2026-12-02 09:30 UTC`, `class="passkey-remove secondary"`,
+				`<span class="passkey-last-used">Last used <time datetime="2026-12-02T09:30:00Z">2026-12-02T09:30:00Z</time></span>`, `class="passkey-remove secondary"`,
 				`<input id="passkey-name"`, `<button type="button" id="passkey-add">`,
 				`<p id="totp-status">An authenticator app is set up.</p>`,
 				`<button type="button" id="totp-enroll" hidden>`, `<button type="button" id="totp-remove" class="secondary">`,

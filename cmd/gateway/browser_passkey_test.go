@@ -274,9 +274,9 @@ func TestBrowserPasskeyManageFactors(t *testing.T) {
 		Password passwordSignIn
 		Added    passkeyAdded
 		TOTP     struct {
-			RecoveryCodes           []string
-			Status, Message         string
-			RemoveShown, SetupShown bool
+			RecoveryCodes                   []string
+			Status, Message, RecoveryStatus string
+			RemoveShown, SetupShown         bool
 		}
 		Regenerated struct {
 			RecoveryCodes   []string
@@ -313,8 +313,9 @@ func TestBrowserPasskeyManageFactors(t *testing.T) {
 	if names := listedNames(got.Added.Shown); !slices.Equal(names, []string{"Laptop"}) || got.Added.Message != "The passkey “Laptop” was added." {
 		t.Errorf("after adding a passkey: passkeys %q, message %q; want [Laptop] and it said so", names, got.Added.Message)
 	}
-	if len(got.TOTP.RecoveryCodes) == 0 || got.TOTP.Status != "An authenticator app is set up." || !got.TOTP.RemoveShown || got.TOTP.SetupShown {
-		t.Errorf("after setting up the app: %+v; want recovery codes, the set-up status, the remove button, the set-up form gone", got.TOTP)
+	if len(got.TOTP.RecoveryCodes) == 0 || got.TOTP.Status != "An authenticator app is set up." || !got.TOTP.RemoveShown || got.TOTP.SetupShown ||
+		got.TOTP.RecoveryStatus != fmt.Sprintf("%d unused recovery codes.", len(got.TOTP.RecoveryCodes)) {
+		t.Errorf("after setting up the app: %+v; want recovery codes, counted, the set-up status, the remove button, the set-up form gone", got.TOTP)
 	}
 	if len(got.Regenerated.RecoveryCodes) != len(got.TOTP.RecoveryCodes) || slices.Equal(got.Regenerated.RecoveryCodes, got.TOTP.RecoveryCodes) ||
 		got.Regenerated.Status != fmt.Sprintf("%d unused recovery codes.", len(got.TOTP.RecoveryCodes)) {

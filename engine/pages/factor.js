@@ -188,6 +188,8 @@
       return li;
     }));
     $("recovery-setup").hidden = false;
+    const status = $("recovery-status");
+    if (status) status.textContent = codes.length === 1 ? "1 unused recovery code." : `${codes.length} unused recovery codes.`;
     const next = $("continue");
     if (url) {
       next.href = url;
@@ -265,6 +267,12 @@
     });
   }
 
+  // Times come as RFC 3339; show them in the reader's own zone and words.
+  for (const t of document.querySelectorAll("time[datetime]")) {
+    const d = new Date(t.dateTime);
+    if (!Number.isNaN(d.getTime())) t.textContent = d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  }
+
   // The factors page: each part is there when the config turns its kind on.
   const passkeys = $("passkeys");
   if (passkeys) {
@@ -302,10 +310,13 @@
         remove.type = "button";
         remove.className = "passkey-remove secondary";
         remove.textContent = "Remove";
+        const meta = document.createElement("span");
+        meta.className = "passkey-meta muted";
         const used = document.createElement("span");
-        used.className = "passkey-last-used muted";
+        used.className = "passkey-last-used";
         used.textContent = "Never used";
-        li.append(name, " ", remove, " ", used);
+        meta.append(used);
+        li.append(name, " ", remove, " ", meta);
         passkeys.append(li);
         empty();
         $("passkey-name").value = "";
@@ -337,7 +348,6 @@
     busy(regenerate, "Making new recovery codes", async () => {
       const { recoveryCodes = [] } = await post("/factors/recovery-codes");
       showCodes(recoveryCodes);
-      $("recovery-status").textContent = recoveryCodes.length === 1 ? "1 unused recovery code." : `${recoveryCodes.length} unused recovery codes.`;
       say("New recovery codes were made; the old ones no longer work.");
     }));
 

@@ -281,6 +281,7 @@ const scenarios = {
     const codes = () => page.$$eval("#recovery-codes li", (items) => items.map((li) => li.textContent.trim()));
     const totp = {
       recoveryCodes: await codes(), status: await text("#totp-status"), message: await text("#message"),
+      recoveryStatus: await text("#recovery-status"),
       removeShown: await page.isVisible("#totp-remove"), setupShown: await page.isVisible("#totp-setup"),
     };
     await shot("factors-totp");
