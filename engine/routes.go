@@ -268,7 +268,7 @@ func (e *Engine) signinPage(a *authRequest) response {
 		return redirectTo(302, withQuery(a.cfg.Pages.SignIn, q))
 	}
 	res := htmlResponse(200, e.pages.renderSignin(a, a.query.Get("error")))
-	// A Passkey provider's button runs the pages' script (assets/factor.js).
+	// A Passkey provider's button runs the factor script (navigator.credentials.get).
 	_, res.scripted = providerByType(&a.cfg, "passkey")
 	return res
 }

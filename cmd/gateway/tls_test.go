@@ -92,7 +92,7 @@ func TestServeTLS(t *testing.T) {
 	var serveErr error
 	go func() {
 		defer close(served)
-		serveErr = c.run(ctx, []string{"serve", "--listen", addr, "--url", origin, "--data", data, "--scripts", repoPath("scripts"), "--config", cfgFile})
+		serveErr = c.run(ctx, append([]string{"serve", "--listen", addr, "--url", origin, "--data", data, "--scripts", repoPath("scripts")}, patientAuthorize(t, []string{"--config", cfgFile})...))
 	}()
 	t.Cleanup(func() {
 		stop()
