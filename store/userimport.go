@@ -24,21 +24,26 @@ import (
 // ImportRecord is one user read from an import file and the line its record starts on.
 type ImportRecord struct {
 	Line int // 1-based
-	User User
+	// Element is the record's 1-based position in a JSON array, 0 in JSON lines: mongoexport
+	// --jsonArray writes the whole array on one line, where the line alone names nothing.
+	Element int
+	User    User
 }
 
 // ImportProblem is what is wrong with one record of an import file.
 type ImportProblem struct {
-	Line   int    // 1-based line the record starts on
-	Record string // what is known of the record (`_id "…", username "…"`); may be empty
-	Err    error  // wraps ErrDuplicate when the record collides with another or a stored user
+	Line    int    // 1-based line the record starts on
+	Element int    // 1-based position in a JSON array; 0 in JSON lines or for the file itself
+	Record  string // what is known of the record (`_id "…", username "…"`); may be empty
+	Err     error  // wraps ErrDuplicate when the record collides with another or a stored user
 }
 
 func (p ImportProblem) String() string {
+	where := position(p.Line, p.Element)
 	if p.Record == "" {
-		return fmt.Sprintf("line %d: %v", p.Line, p.Err)
+		return fmt.Sprintf("%s: %v", where, p.Err)
 	}
-	return fmt.Sprintf("line %d (%s): %v", p.Line, p.Record, p.Err)
+	return fmt.Sprintf("%s (%s): %v", where, p.Record, p.Err)
 }
 
 // ImportError lists every bad record of an import file, in line order. When it is returned
@@ -76,6 +81,14 @@ func (e *ImportError) Unwrap() []error {
 	return errs
 }
 
+// position names where a record is: "line 3", or "line 1, record 4" in an array.
+func position(line, element int) string {
+	if element > 0 {
+		return fmt.Sprintf("line %d, record %d", line, element)
+	}
+	return fmt.Sprintf("line %d", line)
+}
+
 // recordErrors are the problems of one record, printed on its one line.
 type recordErrors []error
 
@@ -90,8 +103,8 @@ func (r recordErrors) Error() string {
 func (r recordErrors) Unwrap() []error { return r }
 
 // problemFor turns a record's errors into one problem; a single error is kept as it is.
-func problemFor(line int, u User, errs []error) ImportProblem {
-	p := ImportProblem{Line: line, Record: describeRecord(u), Err: recordErrors(errs)}
+func problemFor(r ImportRecord, errs []error) ImportProblem {
+	p := ImportProblem{Line: r.Line, Element: r.Element, Record: describeRecord(r.User), Err: recordErrors(errs)}
 	if len(errs) == 1 {
 		p.Err = errs[0]
 	}
@@ -131,7 +144,7 @@ func describeRecord(u User) string {
 //
 // Two records with the same _id, username or e-mail (compared case-insensitively) are
 // refused. On any problem it returns an *ImportError listing every bad record with the
-// line it starts on, and no records.
+// line it starts on (and, in an array, its place), and no records.
 func ParseUserImport(data []byte) ([]ImportRecord, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a byte order mark some editors write
 	body := bytes.TrimLeft(data, jsonSpace)
@@ -149,7 +162,7 @@ func ParseUserImport(data []byte) ([]ImportRecord, error) {
 	records := make([]ImportRecord, len(raws))
 	errs := make([][]error, len(raws))
 	for i, r := range raws {
-		records[i] = ImportRecord{Line: r.line}
+		records[i] = ImportRecord{Line: r.line, Element: r.element}
 		records[i].User, errs[i] = decodeUserRecord(r.raw)
 	}
 	for i, dupErrs := range duplicatesInFile(records) {
@@ -157,11 +170,16 @@ func ParseUserImport(data []byte) ([]ImportRecord, error) {
 	}
 	for i, r := range records {
 		if len(errs[i]) > 0 {
-			problems = append(problems, problemFor(r.Line, r.User, errs[i]))
+			problems = append(problems, problemFor(r, errs[i]))
 		}
 	}
 	if len(problems) > 0 {
-		slices.SortStableFunc(problems, func(a, b ImportProblem) int { return a.Line - b.Line })
+		slices.SortStableFunc(problems, func(a, b ImportProblem) int {
+			if a.Line != b.Line {
+				return a.Line - b.Line
+			}
+			return a.Element - b.Element
+		})
 		return nil, &ImportError{Problems: problems}
 	}
 	return records, nil
@@ -232,7 +250,7 @@ func checkAgainstStore(ctx context.Context, s Users, records []ImportRecord) err
 			errs = append(errs, fmt.Errorf("email %q: %w (user %q)", u.Email, ErrDuplicate, got.Username))
 		}
 		if len(errs) > 0 {
-			problems = append(problems, problemFor(r.Line, u, errs))
+			problems = append(problems, problemFor(r, errs))
 		}
 	}
 	if len(problems) > 0 {
@@ -244,7 +262,7 @@ func checkAgainstStore(ctx context.Context, s Users, records []ImportRecord) err
 // duplicatesInFile returns, by record index, the collisions of each record with an
 // earlier one of the file.
 func duplicatesInFile(records []ImportRecord) map[int][]error {
-	seen := map[string]int{} // field "\x00" key -> line
+	seen := map[string]string{} // field "\x00" key -> position of its first record
 	dups := map[int][]error{}
 	for i, r := range records {
 		u := r.User
@@ -258,10 +276,10 @@ func duplicatesInFile(records []ImportRecord) map[int][]error {
 			}
 			idx := k.field + "\x00" + k.key
 			if first, dup := seen[idx]; dup {
-				dups[i] = append(dups[i], fmt.Errorf("%s %q: %w (line %d)", k.field, k.value, ErrDuplicate, first))
+				dups[i] = append(dups[i], fmt.Errorf("%s %q: %w (%s)", k.field, k.value, ErrDuplicate, first))
 				continue
 			}
-			seen[idx] = r.Line
+			seen[idx] = position(r.Line, r.Element)
 		}
 	}
 	return dups
@@ -270,10 +288,10 @@ func duplicatesInFile(records []ImportRecord) map[int][]error {
 // jsonSpace is JSON's white space.
 const jsonSpace = " \t\r\n"
 
-// rawRecord is one record's JSON and the line it starts on.
+// rawRecord is one record's JSON, the line it starts on and its place in an array.
 type rawRecord struct {
-	line int
-	raw  []byte
+	line, element int
+	raw           []byte
 }
 
 // splitJSONLines cuts JSON lines into records. A line that is not JSON is a problem of its
@@ -321,7 +339,7 @@ func splitJSONArray(data []byte) ([]rawRecord, []ImportProblem) {
 		if err := dec.Decode(&raw); err != nil {
 			return raws, syntax(start, err)
 		}
-		raws = append(raws, rawRecord{line: lines.at(start), raw: raw})
+		raws = append(raws, rawRecord{line: lines.at(start), element: len(raws) + 1, raw: raw})
 	}
 	if _, err := dec.Token(); err != nil { // "]"
 		return raws, syntax(int(dec.InputOffset()), err)

@@ -57,11 +57,11 @@ func TestParseUserImportFixtures(t *testing.T) {
 			}},
 		}},
 		{"array.json", []store.ImportRecord{ // mongoexport --jsonArray --pretty: lines where each record starts
-			{Line: 2, User: store.User{
+			{Line: 2, Element: 1, User: store.User{
 				ID: "65a1f0c2e4b0a1b2c3d4e5f6", Username: "jatin", Email: "jatin@example.com", PasswordHash: hashA,
 				CreatedAt: time.Date(2024, 1, 13, 8, 30, 15, 123e6, time.UTC),
 			}},
-			{Line: 13, User: store.User{ // e-mail only, createdAt as JSON.stringify writes it
+			{Line: 13, Element: 2, User: store.User{ // e-mail only, createdAt as JSON.stringify writes it
 				ID: "65a1f0c2e4b0a1b2c3d4e5f7", Username: "alice@example.com", Email: "Alice@Example.com",
 				CreatedAt: time.Date(2024, 1, 14, 9, 0, 0, 0, time.UTC),
 			}},
@@ -133,6 +133,9 @@ func TestParseUserImportBrokenLines(t *testing.T) {
 
 func TestParseUserImport(t *testing.T) {
 	rec := func(line int, u store.User) store.ImportRecord { return store.ImportRecord{Line: line, User: u} }
+	elem := func(line, element int, u store.User) store.ImportRecord {
+		return store.ImportRecord{Line: line, Element: element, User: u}
+	}
 	tests := []struct {
 		name string
 		in   string
@@ -140,9 +143,9 @@ func TestParseUserImport(t *testing.T) {
 	}{
 		{"empty array", " \n[]\n", []store.ImportRecord{}},
 		{"array after a byte order mark and blank lines", "\xef\xbb\xbf\n\n  [{\"username\": \"a\"},\n {\"email\": \"b@x.org\"}]",
-			[]store.ImportRecord{rec(3, store.User{Username: "a"}), rec(4, store.User{Username: "b@x.org", Email: "b@x.org"})}},
-		{"one-line array: every record on line 1", `[{"username": "a"}, {"username": "b"}]`,
-			[]store.ImportRecord{rec(1, store.User{Username: "a"}), rec(1, store.User{Username: "b"})}},
+			[]store.ImportRecord{elem(3, 1, store.User{Username: "a"}), elem(4, 2, store.User{Username: "b@x.org", Email: "b@x.org"})}},
+		{"one-line array: records told apart by their place", `[{"username": "a"}, {"username": "b"}]`,
+			[]store.ImportRecord{elem(1, 1, store.User{Username: "a"}), elem(1, 2, store.User{Username: "b"})}},
 		{"JSON lines with CRLF, blank and space-only lines", "\r\n{\"username\": \"a\"}\r\n   \r\n\t{\"username\": \"b\"}  \r\n",
 			[]store.ImportRecord{rec(2, store.User{Username: "a"}), rec(4, store.User{Username: "b"})}},
 		{"username wins over email; e-mail kept as written", `{"username": "jatin", "email": "Jatin@Example.com"}`,
@@ -192,7 +195,7 @@ func TestParseUserImportErrors(t *testing.T) {
 		wantDup bool
 	}{
 		{"record not an object", ok("a") + "\n42\nnull", []int{2, 3}, []string{"line 2: want a JSON object", "line 3: want a JSON object"}, false},
-		{"array element not an object", "[\n" + ok("a") + ",\n [1]]", []int{3}, []string{"line 3: want a JSON object"}, false},
+		{"array element not an object", "[\n" + ok("a") + ",\n [1]]", []int{3}, []string{"line 3, record 2: want a JSON object"}, false},
 		{"username not a string, email not an address", `{"username": 7, "email": "bob"}`, []int{1},
 			[]string{`username: want a string; email "bob": not an e-mail address`}, false},
 		{"neither, though other fields are there", `{"name": "X", "username": null, "email": ""}`, []int{1}, []string{"neither username nor email"}, false},
@@ -228,11 +231,13 @@ func TestParseUserImportErrors(t *testing.T) {
 		{"e-mail-only record whose username is taken", "{\"username\": \"x@example.com\"}\n\n{\"email\": \"X@example.com\"}", []int{3},
 			[]string{`line 3 (email "X@example.com"): username "x@example.com": already exists (line 1)`}, true},
 		{"duplicate _id as string and $oid", `[{"_id": "65a1f0c2e4b0a1b2c3d4e5f6", "username": "a"},` + "\n" + `{"_id": {"$oid": "65A1F0C2E4B0A1B2C3D4E5F6"}, "username": "b"}]`, []int{2},
-			[]string{`_id "65a1f0c2e4b0a1b2c3d4e5f6": already exists (line 1)`}, true},
+			[]string{`line 2, record 2 (_id "65a1f0c2e4b0a1b2c3d4e5f6", username "b"): _id "65a1f0c2e4b0a1b2c3d4e5f6": already exists (line 1, record 1)`}, true},
+		{"one-line array: duplicates named by their place", `[{"username": "a"}, {"username": "b"}, {"email": "A@x.org"}, {"username": "b"}]`, []int{1},
+			[]string{`line 1, record 4 (username "b"): username "b": already exists (line 1, record 2)`}, true},
 		{"every problem of a record on its line", `{"_id": "x", "username": "a", "password": "p", "x": {"$numberDouble": "NaN"}}`, []int{1},
 			[]string{`_id: "x": want 24 hex characters; password: not a bcrypt hash; x: $numberDouble`}, false},
 		{"array: bad records before a syntax error are reported too", "[\n" + `{"username": 1},` + "\n" + ok("a") + "\n" + ok("b") + "]", []int{2, 4},
-			[]string{"line 2: username: want a string", "line 4: invalid JSON: expected comma after array element; the rest of the array cannot be read"}, false},
+			[]string{"line 2, record 1: username: want a string", "line 4: invalid JSON: expected comma after array element; the rest of the array cannot be read"}, false},
 		{"array not closed", "[\n" + ok("a") + ",\n" + ok("b") + "\n", []int{3}, []string{"unexpected end of file: the array is not closed"}, false},
 		{"array then more", "[" + ok("a") + "]\n\n" + ok("b"), []int{3}, []string{"more after the closing ] of the array"}, false},
 		{"JSON lines: a pretty-printed document", "{\n  \"username\": \"a\"\n}", []int{1, 2, 3}, []string{"invalid JSON", "invalid JSON", "invalid JSON"}, false},
