@@ -37,7 +37,7 @@ const maxPasswordBytes = 72
 
 const usersUsage = `Usage:
   gateway users add --username U [--name N] [--email E] [--role R] [--cost 10] [--data DIR]
-  gateway users import FILE.json [--data DIR]
+  gateway users import FILE [--data DIR]
   gateway users list [--json] [--data DIR]
   gateway users delete (--id ID | --username U | --email E) [--data DIR]
 
@@ -59,11 +59,14 @@ other users of the machine could see it. It must be at least 8 characters.
 Flags:
 `
 
-const usersImportUsage = `Usage: gateway users import FILE.json [--data DIR]
+const usersImportUsage = `Usage: gateway users import FILE [--data DIR]
 
-Imports a JSON array of users shaped like a MongoDB export of a NextAuth app's users
-collection: _id, username, name, email, role, password (a bcrypt hash). Other fields are kept.
-Either every user is imported or, on any problem, none is.
+Imports users as a MongoDB export of an app's users collection holds them: JSON lines
+(mongoexport's default) or a JSON array (mongoexport --jsonArray), in relaxed or canonical
+Extended JSON ({"$oid": …}, {"$date": …}). Each record has a username or an email (then the
+username is the e-mail, lower-cased), and optionally _id, name, role, password (a bcrypt
+hash) and createdAt. Other fields are kept. Every bad record is reported with its line, and
+either every user is imported or, on any problem, none is.
 
 Flags:
 `
@@ -239,22 +242,22 @@ func (c *cli) usersImport(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(rest) != 1 {
-		return c.usageError(fs, usersImportUsage, "want exactly one FILE.json, got %d arguments", len(rest))
+		return c.usageError(fs, usersImportUsage, "want exactly one FILE, got %d arguments", len(rest))
 	}
 	file := rest[0]
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	users, err := store.DecodeUserExport(data)
+	records, err := store.ParseUserImport(data)
 	if err != nil {
 		return fmt.Errorf("import %s: nothing imported: %w", file, err)
 	}
 	return c.withStore(dataDir, func(s cliStore) error {
-		if err := s.ImportUsers(ctx, users); err != nil {
+		if err := store.ImportUserRecords(ctx, s, records); err != nil {
 			return fmt.Errorf("import %s: nothing imported: %w", file, err)
 		}
-		fmt.Fprintf(c.stdout, "imported %d %s into %s\n", len(users), plural(len(users), "user", "users"), storeName(s))
+		fmt.Fprintf(c.stdout, "imported %d %s into %s\n", len(records), plural(len(records), "user", "users"), storeName(s))
 		return nil
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -205,16 +206,16 @@ func TestUsersImportMalformedImportsNothing(t *testing.T) {
 		content string
 		wantErr string
 	}{
-		{"not json", `[{"username":`, "want a JSON array"},
+		{"not json", `[{"username":`, "line 1: invalid JSON: unexpected end of file"},
 		{"plaintext password in second record",
-			`[{"username": "bob", "password": "` + hash + `"}, {"username": "carol", "password": "hunter22"}]`,
-			`record 1 (username "carol"): password: not a bcrypt hash`},
+			`[{"username": "bob", "password": "` + hash + `"},` + "\n" + `{"username": "carol", "password": "hunter22"}]`,
+			`line 2, record 2 (username "carol"): password: not a bcrypt hash`},
 		{"duplicate within file",
 			`[{"username": "bob", "password": "` + hash + `"}, {"username": "bob", "password": "` + hash + `"}]`,
-			`records 0 and 1: same username "bob"`},
+			`line 1, record 2 (username "bob"): username "bob": already exists (line 1, record 1)`},
 		{"collides with a stored user",
-			`[{"username": "bob", "password": "` + hash + `"}, {"username": "jatin", "password": "` + hash + `"}]`,
-			`record 1 (username "jatin"): username "jatin": already exists`},
+			"{\"username\": \"bob\"}\n{\"username\": \"jatin\"}",
+			`line 2 (username "jatin"): username "jatin": already exists`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,6 +243,77 @@ func TestUsersImportMalformedImportsNothing(t *testing.T) {
 		_, _, err := runUsersCmd(t, "", "import", "--data", t.TempDir(), filepath.Join(t.TempDir(), "nope.json"))
 		if !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("got %v, want a not-exist error", err)
+		}
+	})
+}
+
+// importFixture is one of the store's import fixtures: files shaped as people export users.
+func importFixture(name string) string {
+	return filepath.Join("..", "..", "store", "testdata", "import", name)
+}
+
+func TestUsersImportExportShapes(t *testing.T) {
+	oldDate := time.Date(1969, 7, 20, 20, 17, 40, 0, time.UTC)
+	tests := []struct {
+		file      string
+		wantCount string
+		want      []store.User // checked by username: ID, e-mail, creation time
+	}{
+		{"mongoexport.json", "imported 3 users", []store.User{
+			{Username: "jatin", ID: "65a1f0c2e4b0a1b2c3d4e5f6", Email: "jatin@example.com", CreatedAt: time.Date(2024, 1, 13, 8, 30, 15, 123e6, time.UTC)},
+			{Username: "old", ID: "65a1f0c2e4b0a1b2c3d4e5f8", CreatedAt: oldDate},
+		}},
+		{"canonical.json", "imported 1 user", []store.User{
+			{Username: "jatin", ID: "65a1f0c2e4b0a1b2c3d4e5f6", Email: "jatin@example.com", CreatedAt: time.Date(2024, 1, 13, 8, 30, 15, 123e6, time.UTC)},
+		}},
+		{"array.json", "imported 2 users", []store.User{
+			{Username: "alice@example.com", ID: "65a1f0c2e4b0a1b2c3d4e5f7", Email: "Alice@Example.com", CreatedAt: time.Date(2024, 1, 14, 9, 0, 0, 0, time.UTC)},
+		}},
+		{"email-only.json", "imported 2 users", []store.User{
+			{Username: "alice@example.com", ID: "6600aa00bb11cc22dd33ee01", Email: "Alice@Example.com"},
+			{Username: "bob@example.org", ID: "6600aa00bb11cc22dd33ee02", Email: "bob@example.org"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			dir := t.TempDir()
+			out := mustRunUsers(t, "", "import", "--data", dir, importFixture(tt.file))
+			if !strings.HasPrefix(out, tt.wantCount+" into ") {
+				t.Errorf("stdout: got %q, want %q", out, tt.wantCount+" into …")
+			}
+			for _, w := range tt.want {
+				got, ok := findStored(t, dir, w.Username)
+				if !ok {
+					t.Errorf("user %q not imported", w.Username)
+					continue
+				}
+				if got.ID != w.ID || got.Email != w.Email {
+					t.Errorf("imported %q: got id %s email %q, want %s %q", w.Username, got.ID, got.Email, w.ID, w.Email)
+				}
+				if !w.CreatedAt.IsZero() && !got.CreatedAt.Equal(w.CreatedAt) {
+					t.Errorf("imported %q: got createdAt %v, want %v", w.Username, got.CreatedAt, w.CreatedAt)
+				}
+			}
+		})
+	}
+
+	t.Run("broken lines: all reported, nothing imported", func(t *testing.T) {
+		dir := t.TempDir()
+		mustRunUsers(t, "existing password\n", "add", "--data", dir, "--cost", "4", "--username", "zed")
+		file := importFixture("broken.json")
+		out, _, err := runUsersCmd(t, "", "import", "--data", dir, file)
+		if err == nil {
+			t.Fatalf("got nil error and stdout %q, want the bad lines", out)
+		}
+		want := "import " + file + ": nothing imported: 3 bad records:\n" +
+			"  line 3: invalid JSON: unexpected end of JSON input (JSON lines hold one whole document per line)\n" +
+			"  line 5 (_id \"65a1f0c2e4b0a1b2c3d4e5fa\"): neither username nor email: a record needs one to sign in with\n" +
+			"  line 7 (username \"dave\"): _id: \"not-an-object-id\": want 24 hex characters"
+		if err.Error() != want {
+			t.Errorf("error:\n got  %s\n want %s", err, want)
+		}
+		if users := storedUsers(t, dir); len(users) != 1 || users[0].Username != "zed" {
+			t.Errorf("users after the refused import: got %+v, want only zed", users)
 		}
 	})
 }
