@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 )
 
@@ -53,13 +55,21 @@ func (pg *pages) renderFactorPage(a *authRequest, name, title, callbackURL, errC
 	return res
 }
 
-// factorScript is GET /assets/factor.js: the factor pages' script, embedded.
-func factorScript() response {
+// factorScript is GET /assets/factor.js: the factor pages' script, embedded. Browsers
+// revalidate it on every use (no-cache, with an ETag of its content), so a new gateway's
+// script takes effect at once, and an unchanged one costs a 304.
+func (pg *pages) factorScript(a *authRequest) response {
 	b, err := pageFiles.ReadFile("pages/factor.js")
 	if err != nil {
 		return textResponse(http.StatusNotFound, "Not Found")
 	}
-	res := response{status: http.StatusOK, contentType: "text/javascript; charset=utf-8", body: b}
-	res.header = map[string]string{"Cache-Control": "public, max-age=300"}
-	return res
+	pg.scriptOnce.Do(func() {
+		sum := sha256.Sum256(b)
+		pg.scriptETag = `"` + hex.EncodeToString(sum[:16]) + `"`
+	})
+	header := map[string]string{"Cache-Control": "no-cache", "ETag": pg.scriptETag}
+	if a.r.Header.Get("If-None-Match") == pg.scriptETag {
+		return response{status: http.StatusNotModified, header: header, withoutInitCookies: true}
+	}
+	return response{status: http.StatusOK, contentType: "text/javascript; charset=utf-8", body: b, header: header, withoutInitCookies: true}
 }

@@ -39,7 +39,7 @@ func (e *Engine) factorRoute(a *authRequest) response {
 	get := a.r.Method == http.MethodGet
 	if a.action == "assets" {
 		if get && a.providerID == "factor.js" {
-			return factorScript()
+			return e.pages.factorScript(a)
 		}
 		return textResponse(http.StatusNotFound, "Not Found")
 	}

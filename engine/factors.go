@@ -108,7 +108,12 @@ func newFactors(e *Engine, o Options) (*factors, error) {
 		// WebAuthn needs a domain (an IP address or a bare name cannot be an RP ID): the
 		// other factors still work, and passkey routes say why they do not.
 		passkeys = nil
-		e.log.Debug("passkeys unavailable for this public URL", "error", err.Error())
+		level := slog.LevelDebug
+		if o.Generation.Config().Factors.Passkey {
+			level = slog.LevelWarn
+		}
+		e.log.Log(context.Background(), level, "passkeys are off: WebAuthn needs the public URL (or cookie_domain) to be a domain name",
+			"code", "PASSKEYS_UNAVAILABLE", "url", o.URL.String(), "error", err.Error())
 	}
 	return &factors{
 		st: o.Store, sealer: sealer, passkeys: passkeys, rings: e.checks,

@@ -424,3 +424,26 @@ func TestFactorsAcrossReplicas(t *testing.T) {
 		t.Fatalf("a valid code on B after two failures across A and B: got %d %s, want SecondFactorLimit", r.status, r.header.Get("Location"))
 	}
 }
+
+// TestFactorScriptRevalidated: the pages' script is revalidated on every use, so a new
+// gateway's script takes effect at once; an unchanged one is a 304.
+func TestFactorScriptRevalidated(t *testing.T) {
+	g, _ := factorGateway(t, factorScripts, guard.Options{}, time.Now)
+	b := g.browser(t)
+	r := b.getPage("/api/auth/assets/factor.js")
+	etag := r.header.Get("ETag")
+	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/javascript") || r.header.Get("Cache-Control") != "no-cache" ||
+		len(etag) < 10 || !strings.Contains(r.body, "credentials") || len(r.setCookies) != 0 {
+		t.Fatalf("GET factor.js: got %d %v, %d bytes, cookies %v", r.status, r.header, len(r.body), r.setCookies)
+	}
+	req, _ := http.NewRequest(http.MethodGet, g.srv.URL+"/api/auth/assets/factor.js", nil)
+	req.Header.Set("If-None-Match", etag)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotModified {
+		t.Errorf("GET factor.js with its ETag: got %d, want 304", res.StatusCode)
+	}
+}

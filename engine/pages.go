@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 //go:embed pages
@@ -23,6 +24,9 @@ type pages struct {
 	origin string // e.g. "http://localhost:3000"
 	base   string // origin + BasePath
 	log    *slog.Logger
+	// scriptETag is the factor script's (factor_pages.go), computed once.
+	scriptOnce sync.Once
+	scriptETag string
 }
 
 // signinMessages are NextAuth v4's sign-in page error texts (docs/wire.md §7.2).
