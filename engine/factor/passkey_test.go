@@ -546,8 +546,10 @@ func TestPasskeyRegistrationRefused(t *testing.T) {
 		reason   string
 	}{
 		{
-			name:   "wrong origin",
-			edit:   func(t *testing.T, f *fixture, at *softauthn.Attestation) { at.ClientData.Origin = "http://auth.example.com" },
+			name: "wrong origin",
+			edit: func(t *testing.T, f *fixture, at *softauthn.Attestation) {
+				at.ClientData.Origin = "http://auth.example.com"
+			},
 			want:   ErrRefused,
 			reason: "origin",
 		},
@@ -594,8 +596,10 @@ func TestPasskeyRegistrationRefused(t *testing.T) {
 			reason: "User presence",
 		},
 		{
-			name:   "BS without BE",
-			edit:   func(t *testing.T, f *fixture, at *softauthn.Attestation) { at.Flags = at.Flags&^softauthn.FlagBE | softauthn.FlagBS },
+			name: "BS without BE",
+			edit: func(t *testing.T, f *fixture, at *softauthn.Attestation) {
+				at.Flags = at.Flags&^softauthn.FlagBE | softauthn.FlagBS
+			},
 			want:   ErrRefused,
 			reason: "Backup State",
 		},
@@ -724,7 +728,6 @@ func checkFailure(t *testing.T, err, want error, reason string) {
 		t.Errorf("error %q does not give the reason %q", err, reason)
 	}
 }
-
 
 func TestPasskeyCeremonyOptions(t *testing.T) {
 	f := newFixture(t)
