@@ -169,7 +169,7 @@ func storedPasskeys(t *testing.T, st store.Store, userID string) passkeyState {
 // TestPasskeys runs the passkey routes through the HTTP engine on the embedded store: a
 // passkey enrolled as the second factor of a password sign-in, then proved by it in a new
 // browser, passwordless sign-in, every kind of forged or misplaced answer refused with
-// nothing stored, and removal, which needs a recent authentication.
+// nothing stored, and removal and renaming, which need a recent authentication.
 func TestPasskeys(t *testing.T) {
 	clk := &clock{now: time.Now().Truncate(time.Second)}
 	g, st := factorGateway(t, passkeyScripts, guard.Options{}, clk.Now)
@@ -180,6 +180,9 @@ func TestPasskeys(t *testing.T) {
 	// Enrolment on the challenge: the admin has no passkey, so registering one completes
 	// the sign-in (trust on first use of the password just proved).
 	owner := g.passkeyClient(t).pendingSignIn()
+	if page := owner.getPage("/api/auth/challenge"); page.status != http.StatusOK || !strings.Contains(page.body, `id="enrol-passkey"`) || strings.Contains(page.body, `id="passkey-button"`) {
+		t.Fatalf("challenge page of an admin with no passkey: got %d, want the passkey enrolment:\n%s", page.status, page.body)
+	}
 	reg := owner.register("Laptop", key.Create(t, owner.registrationOptions()).Response(t))
 	body := jsonBody(t, reg)
 	pk, _ := body["passkey"].(map[string]any)
@@ -207,8 +210,9 @@ func TestPasskeys(t *testing.T) {
 	{
 		clk.add(time.Minute)
 		c := g.passkeyClient(t).pendingSignIn()
-		if page := c.getPage("/api/auth/challenge"); page.status != http.StatusOK || !strings.Contains(page.body, "passkey") {
-			t.Fatalf("challenge page of a user with a passkey: got %d:\n%s", page.status, page.body)
+		if page := c.getPage("/api/auth/challenge"); page.status != http.StatusOK || !strings.Contains(page.body, `id="passkey-button"`) ||
+			strings.Contains(page.body, `id="enrol-passkey"`) || strings.Contains(page.body, `id="totp-form"`) {
+			t.Fatalf("challenge page of a user with a passkey: got %d, want its passkey button alone:\n%s", page.status, page.body)
 		}
 		r := c.prove(key.Get(t, c.authenticationOptions("challenge")).Response(t))
 		if r.status != http.StatusOK || jsonBody(t, r)["url"] != passkeyOrigin || c.get("next-auth.session-token") == "" {
@@ -448,7 +452,7 @@ func TestPasskeys(t *testing.T) {
 		}
 	})
 
-	t.Run("removal needs a recent authentication", func(t *testing.T) {
+	t.Run("removal and rename need a recent authentication", func(t *testing.T) {
 		before := storedPasskeys(t, st, jatinID)
 		clk.add(11 * time.Minute) // past factors.recentAuthentication (10 minutes by default)
 		r := owner.manage("remove", url.Values{"type": {"passkey"}, "id": {credID}})
@@ -458,8 +462,11 @@ func TestPasskeys(t *testing.T) {
 			u.Query().Get("callbackUrl") != passkeyOrigin+"/api/auth/factors" {
 			t.Fatalf("remove with an old authentication: got %d %s, want 403 reauthenticate with the challenge URL back to the factors page", r.status, r.body)
 		}
+		if r := owner.manage("rename", url.Values{"id": {credID}, "name": {"Work laptop"}}); r.status != http.StatusForbidden || jsonBody(t, r)["error"] != "reauthenticate" {
+			t.Fatalf("rename with an old authentication: got %d %s, want 403 reauthenticate", r.status, r.body)
+		}
 		if after := storedPasskeys(t, st, jatinID); after != before {
-			t.Fatalf("the refused removal changed the store: %+v, was %+v", after, before)
+			t.Fatalf("the refused removal or rename changed the store: %+v, was %+v", after, before)
 		}
 
 		// The challenge the answer points at: a step-up with the passkey records a new
@@ -481,6 +488,35 @@ func TestPasskeys(t *testing.T) {
 		}
 		if s := storedPasskeys(t, st, adaID); s.count != 1 {
 			t.Errorf("ada's passkeys after jatin tried to remove hers: %d, want 1", s.count)
+		}
+		renames := []struct {
+			id, name string
+			status   int
+			code     string // the error, or "" for the renamed passkey
+		}{
+			{credID, "  Work laptop ", http.StatusOK, ""},
+			{credID, "Tab\there", http.StatusBadRequest, "name"},
+			{credID, strings.Repeat("n", 65), http.StatusBadRequest, "name"},
+			{"not base64url!", "Work laptop", http.StatusBadRequest, "id"},
+			{adaCred, "Mine now", http.StatusNotFound, "not_found"},
+		}
+		for _, rn := range renames {
+			r := owner.manage("rename", url.Values{"id": {rn.id}, "name": {rn.name}})
+			body := jsonBody(t, r)
+			if rn.code == "" {
+				pk, _ := body["passkey"].(map[string]any)
+				if r.status != rn.status || pk["id"] != rn.id || pk["name"] != "Work laptop" {
+					t.Errorf("rename to %q: got %d %s, want the passkey named \"Work laptop\"", rn.name, r.status, r.body)
+				}
+			} else if r.status != rn.status || body["error"] != rn.code {
+				t.Errorf("rename %q to %q: got %d %s, want %d {error: %q}", rn.id, rn.name, r.status, r.body, rn.status, rn.code)
+			}
+		}
+		if s := storedPasskeys(t, st, jatinID); s.name != "Work laptop" {
+			t.Errorf("stored name after the renames: %q, want \"Work laptop\"", s.name)
+		}
+		if s := storedPasskeys(t, st, adaID); s.name != "Phone" {
+			t.Errorf("ada's passkey after jatin tried to rename it: %q, want \"Phone\"", s.name)
 		}
 		r = owner.manage("remove", url.Values{"type": {"passkey"}, "id": {credID}})
 		if r.status != http.StatusOK || jsonBody(t, r)["ok"] != true {
