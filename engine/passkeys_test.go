@@ -376,6 +376,16 @@ func TestPasskeys(t *testing.T) {
 				want: refusedChallenge, reason: "challenge",
 			},
 			{
+				name: "assertion posted from a browser with no ceremony",
+				setup: func(t *testing.T) attempt {
+					x := g.passkeyClient(t).pendingSignIn()
+					response := key.Get(t, x.authenticationOptions("challenge")).Response(t)
+					y := g.passkeyClient(t).pendingSignIn()
+					return attempt{c: y, post: func() reply { return y.prove(response) }, noCookie: true}
+				},
+				want: refusedChallenge, reason: "no WebAuthn ceremony",
+			},
+			{
 				name: "ceremony cookie of another user's session",
 				setup: func(t *testing.T) attempt {
 					options := ada.authenticationOptions("challenge")
