@@ -28,7 +28,7 @@ import (
 //	POST /webauthn/register                      finish it
 //	POST /totp/enroll, /totp/confirm             enrol an authenticator app
 //	GET  /factors, /factors/list                 the manage page, and its data as JSON
-//	POST /factors/remove, /factors/recovery-codes
+//	POST /factors/remove, /factors/rename, /factors/recovery-codes
 //	GET  /assets/factor.js                       the pages' script
 //	POST /callback/passkey                       sign in with a passkey (signin.go routes it)
 //
@@ -79,6 +79,7 @@ var factorRoutes = map[string]struct {
 	"factors GET ":                         {serve: (*Engine).factorsPage},
 	"factors GET list":                     {serve: (*Engine).factorsList},
 	"factors POST remove":                  {serve: (*Engine).removeFactor},
+	"factors POST rename":                  {serve: (*Engine).renamePasskey},
 	"factors POST recovery-codes":          {serve: (*Engine).regenerateRecoveryCodes},
 }
 
@@ -515,6 +516,21 @@ func (e *Engine) registrationOptions(a *authRequest) response {
 // maxFactorName bounds a passkey's name.
 const maxFactorName = 64
 
+// passkeyName is the body's name for a passkey, trimmed; false when it is too long or
+// holds control characters.
+func passkeyName(a *authRequest) (string, bool) {
+	name, _ := stringField(a.body, "name")
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) > maxFactorName || strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return "", false
+	}
+	return name, true
+}
+
+func badPasskeyName() response {
+	return jsonError(http.StatusBadRequest, "name", fmt.Sprintf("a passkey's name is at most %d printable characters", maxFactorName))
+}
+
 // registerPasskey is POST /webauthn/register.
 func (e *Engine) registerPasskey(a *authRequest) response {
 	ctx := a.r.Context()
@@ -522,10 +538,9 @@ func (e *Engine) registerPasskey(a *authRequest) response {
 	if !ok {
 		return res
 	}
-	name, _ := stringField(a.body, "name")
-	name = strings.TrimSpace(name)
-	if utf8.RuneCountInString(name) > maxFactorName || strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return jsonError(http.StatusBadRequest, "name", fmt.Sprintf("a passkey's name is at most %d printable characters", maxFactorName))
+	name, ok := passkeyName(a)
+	if !ok {
+		return badPasskeyName()
 	}
 	clear := e.factors.clear(a, ceremonyCookieName)
 	fail := func(status int, code, msg string) response {
@@ -751,6 +766,34 @@ func (e *Engine) removeFactor(a *authRequest) response {
 		return jsonError(http.StatusBadRequest, "type", `type must be "passkey" or "totp"`)
 	}
 	return jsonResponse(200, map[string]bool{"ok": true})
+}
+
+// renamePasskey is POST /factors/rename {id, name}: the store has the names, and this is
+// how a user changes one. Like every change to factors it needs a recent authentication.
+func (e *Engine) renamePasskey(a *authRequest) response {
+	s, res, ok := e.signedInSubject(a)
+	if !ok {
+		return res
+	}
+	if res, ok := e.mayChangeFactors(a, s, ""); !ok {
+		return res
+	}
+	idText, _ := stringField(a.body, "id")
+	id, err := base64.RawURLEncoding.DecodeString(idText)
+	if err != nil || len(id) == 0 {
+		return jsonError(http.StatusBadRequest, "id", "id must be the passkey's id (base64url)")
+	}
+	name, ok := passkeyName(a)
+	if !ok {
+		return badPasskeyName()
+	}
+	if err := e.factors.st.RenamePasskey(a.r.Context(), s.userID, id, name); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return jsonError(http.StatusNotFound, "not_found", "no such passkey")
+		}
+		return e.storeFailed(a, "rename a passkey", err)
+	}
+	return jsonResponse(200, map[string]any{"passkey": map[string]any{"id": idText, "name": name}})
 }
 
 // regenerateRecoveryCodes is POST /factors/recovery-codes.

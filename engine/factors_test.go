@@ -59,7 +59,7 @@ export default {
 `
 
 // factorGateway is a gateway on a fresh embedded store with the factor users.
-func factorGateway(t *testing.T, scripts string, sec guard.Options, now func() time.Time) (*gateway, *bolt.Store) {
+func factorGateway(t testing.TB, scripts string, sec guard.Options, now func() time.Time) (*gateway, *bolt.Store) {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "callgate.db"))
 	if err != nil {
@@ -72,7 +72,7 @@ func factorGateway(t *testing.T, scripts string, sec guard.Options, now func() t
 
 // seedFactorUsers stores jatin (admin: the policy asks a TOTP code) and ada (no second
 // factor), both with password "pw".
-func seedFactorUsers(t *testing.T, st store.Store) {
+func seedFactorUsers(t testing.TB, st store.Store) {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	if err != nil {
@@ -89,7 +89,7 @@ func seedFactorUsers(t *testing.T, st store.Store) {
 }
 
 // factorGatewayOn is a gateway on st running scripts.
-func factorGatewayOn(t *testing.T, st store.Store, scripts string, sec guard.Options, now func() time.Time) *gateway {
+func factorGatewayOn(t testing.TB, st store.Store, scripts string, sec guard.Options, now func() time.Time) *gateway {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "auth.config.js"), []byte(scripts), 0o600); err != nil {
@@ -109,7 +109,7 @@ func totpCode(t *testing.T, secret string, at time.Time) string {
 }
 
 // jsonBody decodes a JSON reply.
-func jsonBody(t *testing.T, r reply) map[string]any {
+func jsonBody(t testing.TB, r reply) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(r.body), &m); err != nil {

@@ -3,6 +3,8 @@ package factor
 import (
 	"testing"
 	"time"
+
+	"github.com/callgate/callgate/internal/testkit/softauthn"
 )
 
 // BenchmarkPasskeyFinishLogin is the server side of one second-factor authentication:
@@ -12,7 +14,7 @@ import (
 func BenchmarkPasskeyFinishLogin(b *testing.B) {
 	f := newFixture(b)
 	c := beginLogin(b, f.p, &f.alice)
-	response := f.aliceKey.get(b, c.Options).response(b)
+	response := f.aliceKey.Get(b, c.Options).Response(b)
 	lookup := known(f.alice)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -27,7 +29,7 @@ func BenchmarkPasskeyFinishLogin(b *testing.B) {
 func BenchmarkPasskeyFinishLoginDiscoverable(b *testing.B) {
 	f := newFixture(b)
 	c := beginLogin(b, f.p, nil)
-	response := f.aliceKey.get(b, c.Options).response(b)
+	response := f.aliceKey.Get(b, c.Options).Response(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := f.p.FinishLogin(c.State, response, f.owner); err != nil {
@@ -45,7 +47,7 @@ func BenchmarkPasskeyFinishRegistration(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	response := newAuthenticator(b, testOrigin).create(b, c.Options).response(b)
+	response := softauthn.New(b, testOrigin).Create(b, c.Options).Response(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := p.FinishRegistration(carol, c.State, response, "bench", time.Now()); err != nil {

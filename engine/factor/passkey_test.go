@@ -2,9 +2,6 @@ package factor
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callgate/callgate/internal/testkit/softauthn"
 	"github.com/callgate/callgate/store"
 )
 
@@ -35,8 +33,8 @@ func newTestPasskeys(t testing.TB) *Passkeys {
 type fixture struct {
 	p          *Passkeys
 	alice, bob User
-	aliceKey   *authenticator
-	bobKey     *authenticator
+	aliceKey   *softauthn.Authenticator
+	bobKey     *softauthn.Authenticator
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -45,21 +43,21 @@ func newFixture(t testing.TB) *fixture {
 		p:        newTestPasskeys(t),
 		alice:    User{ID: "user-alice", Name: "alice@example.com", DisplayName: "Alice"},
 		bob:      User{ID: "user-bob", Name: "bob@example.com", DisplayName: "Bob"},
-		aliceKey: newAuthenticator(t, testOrigin),
-		bobKey:   newAuthenticator(t, testOrigin),
+		aliceKey: softauthn.New(t, testOrigin),
+		bobKey:   softauthn.New(t, testOrigin),
 	}
 	f.register(t, &f.alice, f.aliceKey, "Alice's laptop")
 	f.register(t, &f.bob, f.bobKey, "Bob's key")
 	return f
 }
 
-func (f *fixture) register(t testing.TB, u *User, a *authenticator, name string) store.Passkey {
+func (f *fixture) register(t testing.TB, u *User, a *softauthn.Authenticator, name string) store.Passkey {
 	t.Helper()
 	c, err := f.p.BeginRegistration(*u)
 	if err != nil {
 		t.Fatalf("BeginRegistration: %v", err)
 	}
-	pk, err := f.p.FinishRegistration(*u, c.State, a.create(t, c.Options).response(t), name, time.Now())
+	pk, err := f.p.FinishRegistration(*u, c.State, a.Create(t, c.Options).Response(t), name, time.Now())
 	if err != nil {
 		t.Fatalf("FinishRegistration: %v", err)
 	}
@@ -120,28 +118,28 @@ func expired(t testing.TB, state []byte) []byte {
 func TestPasskeyRegisterAndLogIn(t *testing.T) {
 	p := newTestPasskeys(t)
 	alice := User{ID: "user-alice", Name: "alice@example.com", DisplayName: "Alice"}
-	key := newAuthenticator(t, testOrigin)
+	key := softauthn.New(t, testOrigin)
 
 	reg, err := p.BeginRegistration(alice)
 	if err != nil {
 		t.Fatalf("BeginRegistration: %v", err)
 	}
 	now := time.Now().Add(time.Minute).Round(0)
-	pk, err := p.FinishRegistration(alice, reg.State, key.create(t, reg.Options).response(t), "Laptop", now)
+	pk, err := p.FinishRegistration(alice, reg.State, key.Create(t, reg.Options).Response(t), "Laptop", now)
 	if err != nil {
 		t.Fatalf("FinishRegistration: %v", err)
 	}
-	wantKey := coseKey(t, &key.key.PublicKey)
+	wantKey := softauthn.COSEKey(t, key.PublicKey())
 	checks := []struct {
 		what      string
 		got, want any
 	}{
-		{"ID", pk.ID, key.id},
+		{"ID", pk.ID, key.CredentialID()},
 		{"UserID", pk.UserID, alice.ID},
 		{"Name", pk.Name, "Laptop"},
 		{"PublicKey", pk.PublicKey, wantKey},
 		{"AttestationType", pk.AttestationType, "none"},
-		{"AAGUID", pk.AAGUID, key.aaguid},
+		{"AAGUID", pk.AAGUID, key.AAGUID()},
 		{"SignCount", pk.SignCount, uint32(0)},
 		{"Transports", pk.Transports, []string{"internal", "hybrid"}},
 		{"BackupEligible", pk.BackupEligible, true},
@@ -158,11 +156,11 @@ func TestPasskeyRegisterAndLogIn(t *testing.T) {
 
 	// Second factor: the user is known, the credential must be theirs.
 	login := beginLogin(t, p, &alice)
-	res, err := p.FinishLogin(login.State, key.get(t, login.Options).response(t), known(alice))
+	res, err := p.FinishLogin(login.State, key.Get(t, login.Options).Response(t), known(alice))
 	if err != nil {
 		t.Fatalf("FinishLogin (second factor): %v", err)
 	}
-	want := LoginResult{CredentialID: key.id, UserID: alice.ID, SignCount: 1, UserVerified: true}
+	want := LoginResult{CredentialID: key.CredentialID(), UserID: alice.ID, SignCount: 1, UserVerified: true}
 	if fmt.Sprint(res) != fmt.Sprint(want) {
 		t.Errorf("second factor: got %+v, want %+v", res, want)
 	}
@@ -172,20 +170,20 @@ func TestPasskeyRegisterAndLogIn(t *testing.T) {
 	var handles [][]byte
 	lookup := func(credentialID, userHandle []byte) (User, error) {
 		handles = append(handles, userHandle)
-		if !bytes.Equal(credentialID, key.id) {
+		if !bytes.Equal(credentialID, key.CredentialID()) {
 			return User{}, store.ErrNotFound
 		}
 		return alice, nil
 	}
 	login = beginLogin(t, p, nil)
-	as := key.get(t, login.Options)
-	as.Flags |= flagBS // the passkey has since been synced
-	as.Flags &^= flagUV
-	res, err = p.FinishLogin(login.State, as.response(t), lookup)
+	as := key.Get(t, login.Options)
+	as.Flags |= softauthn.FlagBS // the passkey has since been synced
+	as.Flags &^= softauthn.FlagUV
+	res, err = p.FinishLogin(login.State, as.Response(t), lookup)
 	if err != nil {
 		t.Fatalf("FinishLogin (discoverable): %v", err)
 	}
-	want = LoginResult{CredentialID: key.id, UserID: alice.ID, SignCount: 2, BackupState: true, UserVerified: false}
+	want = LoginResult{CredentialID: key.CredentialID(), UserID: alice.ID, SignCount: 2, BackupState: true, UserVerified: false}
 	if fmt.Sprint(res) != fmt.Sprint(want) {
 		t.Errorf("discoverable: got %+v, want %+v", res, want)
 	}
@@ -200,9 +198,9 @@ func TestPasskeyLoginWithoutCounter(t *testing.T) {
 	f := newFixture(t)
 	for i := range 2 {
 		login := beginLogin(t, f.p, &f.alice)
-		as := f.aliceKey.get(t, login.Options)
+		as := f.aliceKey.Get(t, login.Options)
 		as.Counter = 0
-		res, err := f.p.FinishLogin(login.State, as.response(t), known(f.alice))
+		res, err := f.p.FinishLogin(login.State, as.Response(t), known(f.alice))
 		if err != nil {
 			t.Fatalf("login %d with counter 0: %v", i, err)
 		}
@@ -219,7 +217,7 @@ func TestPasskeyLoginRefused(t *testing.T) {
 		// discoverable begins with no user; otherwise the ceremony is Alice's second factor.
 		discoverable bool
 		// edit changes Alice's answer; state and lookup, when set, replace the ceremony's.
-		edit   func(t *testing.T, f *fixture, as *assertion)
+		edit   func(t *testing.T, f *fixture, as *softauthn.Assertion)
 		state  func(t *testing.T, f *fixture, c Ceremony) []byte
 		lookup func(f *fixture) lookupFunc
 		// response, when set, replaces the whole answer.
@@ -229,19 +227,19 @@ func TestPasskeyLoginRefused(t *testing.T) {
 	}{
 		{
 			name:   "forged signature (another key)",
-			edit:   func(t *testing.T, f *fixture, as *assertion) { as.Signer = otherKey(t) },
+			edit:   func(t *testing.T, f *fixture, as *softauthn.Assertion) { *as = as.SignedBy(softauthn.NewKey(t)) },
 			want:   ErrRefused,
 			reason: "signature",
 		},
 		{
 			name:   "forged signature, discoverable",
-			edit:   func(t *testing.T, f *fixture, as *assertion) { as.Signer = otherKey(t) },
+			edit:   func(t *testing.T, f *fixture, as *softauthn.Assertion) { *as = as.SignedBy(softauthn.NewKey(t)) },
 			want:   ErrRefused,
 			reason: "signature", discoverable: true,
 		},
 		{
 			name: "wrong origin",
-			edit: func(t *testing.T, f *fixture, as *assertion) {
+			edit: func(t *testing.T, f *fixture, as *softauthn.Assertion) {
 				as.ClientData.Origin = "https://auth.example.com.evil.test"
 			},
 			want:   ErrRefused,
@@ -249,19 +247,19 @@ func TestPasskeyLoginRefused(t *testing.T) {
 		},
 		{
 			name:   "wrong RP ID hash",
-			edit:   func(t *testing.T, f *fixture, as *assertion) { as.RPID = "evil.test" },
+			edit:   func(t *testing.T, f *fixture, as *softauthn.Assertion) { *as = as.WithRPID("evil.test") },
 			want:   ErrRefused,
 			reason: "RP Hash",
 		},
 		{
 			name:   "registration client data",
-			edit:   func(t *testing.T, f *fixture, as *assertion) { as.ClientData.Type = "webauthn.create" },
+			edit:   func(t *testing.T, f *fixture, as *softauthn.Assertion) { as.ClientData.Type = "webauthn.create" },
 			want:   ErrRefused,
 			reason: "ceremony type",
 		},
 		{
 			name:   "cross-origin client data",
-			edit:   func(t *testing.T, f *fixture, as *assertion) { as.ClientData.CrossOrigin = true },
+			edit:   func(t *testing.T, f *fixture, as *softauthn.Assertion) { as.ClientData.CrossOrigin = true },
 			want:   ErrRefused,
 			reason: "cross origin",
 		},
@@ -284,8 +282,8 @@ func TestPasskeyLoginRefused(t *testing.T) {
 		},
 		{
 			name: "challenge made up",
-			edit: func(t *testing.T, f *fixture, as *assertion) {
-				as.ClientData.Challenge = b64.EncodeToString(randomBytes(t, 32))
+			edit: func(t *testing.T, f *fixture, as *softauthn.Assertion) {
+				as.ClientData.Challenge = softauthn.B64.EncodeToString(softauthn.RandomBytes(t, 32))
 			},
 			want:   ErrRefused,
 			reason: "challenge",
@@ -294,7 +292,7 @@ func TestPasskeyLoginRefused(t *testing.T) {
 			name: "replayed assertion of a finished ceremony",
 			response: func(t *testing.T, f *fixture, c Ceremony) []byte {
 				earlier := beginLogin(t, f.p, &f.alice)
-				old := f.aliceKey.get(t, earlier.Options).response(t)
+				old := f.aliceKey.Get(t, earlier.Options).Response(t)
 				if _, err := f.p.FinishLogin(earlier.State, old, known(f.alice)); err != nil {
 					t.Fatalf("the earlier login: %v", err)
 				}
@@ -306,7 +304,7 @@ func TestPasskeyLoginRefused(t *testing.T) {
 		{
 			name: "credential not the user's",
 			response: func(t *testing.T, f *fixture, c Ceremony) []byte {
-				return f.bobKey.get(t, c.Options).response(t)
+				return f.bobKey.Get(t, c.Options).Response(t)
 			},
 			want:   ErrRefused,
 			reason: "not owned by the user",
@@ -315,28 +313,28 @@ func TestPasskeyLoginRefused(t *testing.T) {
 			name:   "lookup answers another user than the ceremony's",
 			lookup: func(f *fixture) lookupFunc { return known(f.bob) },
 			response: func(t *testing.T, f *fixture, c Ceremony) []byte {
-				return f.bobKey.get(t, c.Options).response(t)
+				return f.bobKey.Get(t, c.Options).Response(t)
 			},
 			want:   ErrRefused,
 			reason: "another user",
 		},
 		{
 			name:   "user handle mismatch",
-			edit:   func(t *testing.T, f *fixture, as *assertion) { as.UserHandle = []byte(f.bob.ID) },
+			edit:   func(t *testing.T, f *fixture, as *softauthn.Assertion) { as.UserHandle = []byte(f.bob.ID) },
 			want:   ErrRefused,
 			reason: "User handle",
 		},
 		{
 			name:         "user handle mismatch, discoverable",
 			discoverable: true,
-			edit:         func(t *testing.T, f *fixture, as *assertion) { as.UserHandle = []byte(f.bob.ID) },
+			edit:         func(t *testing.T, f *fixture, as *softauthn.Assertion) { as.UserHandle = []byte(f.bob.ID) },
 			want:         ErrRefused,
 			reason:       "User handle",
 		},
 		{
 			name:         "no user handle, discoverable",
 			discoverable: true,
-			edit:         func(t *testing.T, f *fixture, as *assertion) { as.UserHandle = nil },
+			edit:         func(t *testing.T, f *fixture, as *softauthn.Assertion) { as.UserHandle = nil },
 			want:         ErrRefused,
 			reason:       "blank User Handle",
 		},
@@ -349,19 +347,19 @@ func TestPasskeyLoginRefused(t *testing.T) {
 		},
 		{
 			name:   "UP flag missing",
-			edit:   func(t *testing.T, f *fixture, as *assertion) { as.Flags &^= flagUP },
+			edit:   func(t *testing.T, f *fixture, as *softauthn.Assertion) { *as = as.WithoutUserPresence() },
 			want:   ErrRefused,
 			reason: "User presence",
 		},
 		{
 			name:   "BE flag changed",
-			edit:   func(t *testing.T, f *fixture, as *assertion) { as.Flags &^= flagBE },
+			edit:   func(t *testing.T, f *fixture, as *softauthn.Assertion) { as.Flags &^= softauthn.FlagBE },
 			want:   ErrRefused,
 			reason: "Backup Eligible",
 		},
 		{
 			name: "counter regression",
-			edit: func(t *testing.T, f *fixture, as *assertion) {
+			edit: func(t *testing.T, f *fixture, as *softauthn.Assertion) {
 				f.alice.Passkeys[0].SignCount = 100
 				as.Counter = 7
 			},
@@ -370,7 +368,7 @@ func TestPasskeyLoginRefused(t *testing.T) {
 		},
 		{
 			name: "counter repeated",
-			edit: func(t *testing.T, f *fixture, as *assertion) {
+			edit: func(t *testing.T, f *fixture, as *softauthn.Assertion) {
 				f.alice.Passkeys[0].SignCount = as.Counter
 			},
 			want:   ErrRefused,
@@ -379,7 +377,7 @@ func TestPasskeyLoginRefused(t *testing.T) {
 		{
 			name:         "counter regression, discoverable",
 			discoverable: true,
-			edit: func(t *testing.T, f *fixture, as *assertion) {
+			edit: func(t *testing.T, f *fixture, as *softauthn.Assertion) {
 				f.alice.Passkeys[0].SignCount = 100
 				as.Counter = 99
 			},
@@ -425,7 +423,7 @@ func TestPasskeyLoginRefused(t *testing.T) {
 		{
 			name: "trailing data after the JSON",
 			response: func(t *testing.T, f *fixture, c Ceremony) []byte {
-				return append(f.aliceKey.get(t, c.Options).response(t), []byte(` {}`)...)
+				return append(f.aliceKey.Get(t, c.Options).Response(t), []byte(` {}`)...)
 			},
 			want:   ErrMalformed,
 			reason: "trailing",
@@ -433,7 +431,7 @@ func TestPasskeyLoginRefused(t *testing.T) {
 		{
 			name: "bad base64",
 			response: func(t *testing.T, f *fixture, c Ceremony) []byte {
-				return withResponseField(t, f.aliceKey.get(t, c.Options).response(t), "signature", "not*base64url!")
+				return softauthn.WithResponseField(t, f.aliceKey.Get(t, c.Options).Response(t), "signature", "not*base64url!")
 			},
 			want:   ErrMalformed,
 			reason: "illegal base64",
@@ -441,31 +439,31 @@ func TestPasskeyLoginRefused(t *testing.T) {
 		{
 			name: "client data not JSON",
 			response: func(t *testing.T, f *fixture, c Ceremony) []byte {
-				return withResponseField(t, f.aliceKey.get(t, c.Options).response(t), "clientDataJSON", b64.EncodeToString([]byte(`{"type":`)))
+				return softauthn.WithResponseField(t, f.aliceKey.Get(t, c.Options).Response(t), "clientDataJSON", softauthn.B64.EncodeToString([]byte(`{"type":`)))
 			},
 			want:   ErrMalformed,
 			reason: "JSON input",
 		},
 		{
 			name: "truncated authData",
-			edit: func(t *testing.T, f *fixture, as *assertion) {
-				as.AuthData = authData(as.RPID, as.Flags, as.Counter)[:36]
+			edit: func(t *testing.T, f *fixture, as *softauthn.Assertion) {
+				as.AuthData = softauthn.AuthData(as.RPID, as.Flags, as.Counter)[:36]
 			},
 			want:   ErrMalformed,
 			reason: "too short",
 		},
 		{
 			name: "authData with bytes left over",
-			edit: func(t *testing.T, f *fixture, as *assertion) {
-				as.AuthData = append(authData(as.RPID, as.Flags, as.Counter), 0xa0)
+			edit: func(t *testing.T, f *fixture, as *softauthn.Assertion) {
+				as.AuthData = append(softauthn.AuthData(as.RPID, as.Flags, as.Counter), 0xa0)
 			},
 			want:   ErrMalformed,
 			reason: "Attested credential flag not set",
 		},
 		{
 			name: "extension flag with malformed CBOR",
-			edit: func(t *testing.T, f *fixture, as *assertion) {
-				as.AuthData = append(authData(as.RPID, as.Flags|0x80, as.Counter), 0xbf, 0x61)
+			edit: func(t *testing.T, f *fixture, as *softauthn.Assertion) {
+				as.AuthData = append(softauthn.AuthData(as.RPID, as.Flags|0x80, as.Counter), 0xbf, 0x61)
 			},
 			want:   ErrMalformed,
 			reason: "extension outputs",
@@ -473,7 +471,7 @@ func TestPasskeyLoginRefused(t *testing.T) {
 		{
 			name: "id differs from rawId",
 			response: func(t *testing.T, f *fixture, c Ceremony) []byte {
-				r := f.aliceKey.get(t, c.Options).response(t)
+				r := f.aliceKey.Get(t, c.Options).Response(t)
 				return bytes.Replace(r, []byte(`"id":"`), []byte(`"id":"AAAA`), 1)
 			},
 			want:   ErrMalformed,
@@ -502,11 +500,11 @@ func TestPasskeyLoginRefused(t *testing.T) {
 			if tc.response != nil {
 				response = tc.response(t, f, c)
 			} else {
-				as := f.aliceKey.get(t, c.Options)
+				as := f.aliceKey.Get(t, c.Options)
 				if tc.edit != nil {
 					tc.edit(t, f, &as)
 				}
-				response = as.response(t)
+				response = as.Response(t)
 			}
 			res, err := f.p.FinishLogin(state, response, lookup)
 			checkFailure(t, err, tc.want, tc.reason)
@@ -528,7 +526,7 @@ func TestPasskeyLoginLookupError(t *testing.T) {
 			u = &f.alice
 		}
 		c := beginLogin(t, f.p, u)
-		_, err := f.p.FinishLogin(c.State, f.aliceKey.get(t, c.Options).response(t), func(_, _ []byte) (User, error) {
+		_, err := f.p.FinishLogin(c.State, f.aliceKey.Get(t, c.Options).Response(t), func(_, _ []byte) (User, error) {
 			return User{}, down
 		})
 		if !errors.Is(err, down) || errors.Is(err, ErrRefused) || errors.Is(err, ErrMalformed) {
@@ -540,7 +538,7 @@ func TestPasskeyLoginLookupError(t *testing.T) {
 func TestPasskeyRegistrationRefused(t *testing.T) {
 	cases := []struct {
 		name     string
-		edit     func(t *testing.T, f *fixture, at *attestation)
+		edit     func(t *testing.T, f *fixture, at *softauthn.Attestation)
 		state    func(t *testing.T, f *fixture, c Ceremony) []byte
 		response func(t *testing.T, f *fixture, c Ceremony) []byte
 		now      time.Duration // added to time.Now() for FinishRegistration
@@ -548,20 +546,22 @@ func TestPasskeyRegistrationRefused(t *testing.T) {
 		reason   string
 	}{
 		{
-			name:   "wrong origin",
-			edit:   func(t *testing.T, f *fixture, at *attestation) { at.ClientData.Origin = "http://auth.example.com" },
+			name: "wrong origin",
+			edit: func(t *testing.T, f *fixture, at *softauthn.Attestation) {
+				at.ClientData.Origin = "http://auth.example.com"
+			},
 			want:   ErrRefused,
 			reason: "origin",
 		},
 		{
 			name:   "wrong RP ID hash",
-			edit:   func(t *testing.T, f *fixture, at *attestation) { at.RPID = "example.com" },
+			edit:   func(t *testing.T, f *fixture, at *softauthn.Attestation) { at.RPID = "example.com" },
 			want:   ErrRefused,
 			reason: "RP Hash",
 		},
 		{
 			name:   "sign-in client data",
-			edit:   func(t *testing.T, f *fixture, at *attestation) { at.ClientData.Type = "webauthn.get" },
+			edit:   func(t *testing.T, f *fixture, at *softauthn.Attestation) { at.ClientData.Type = "webauthn.get" },
 			want:   ErrRefused,
 			reason: "ceremony type",
 		},
@@ -591,19 +591,21 @@ func TestPasskeyRegistrationRefused(t *testing.T) {
 		},
 		{
 			name:   "UP flag missing",
-			edit:   func(t *testing.T, f *fixture, at *attestation) { at.Flags &^= flagUP },
+			edit:   func(t *testing.T, f *fixture, at *softauthn.Attestation) { at.Flags &^= softauthn.FlagUP },
 			want:   ErrRefused,
 			reason: "User presence",
 		},
 		{
-			name:   "BS without BE",
-			edit:   func(t *testing.T, f *fixture, at *attestation) { at.Flags = at.Flags&^flagBE | flagBS },
+			name: "BS without BE",
+			edit: func(t *testing.T, f *fixture, at *softauthn.Attestation) {
+				at.Flags = at.Flags&^softauthn.FlagBE | softauthn.FlagBS
+			},
 			want:   ErrRefused,
 			reason: "Backup State",
 		},
 		{
 			name: "credential already registered",
-			edit: func(t *testing.T, f *fixture, at *attestation) {
+			edit: func(t *testing.T, f *fixture, at *softauthn.Attestation) {
 				at.CredentialID = f.alice.Passkeys[0].ID
 			},
 			want:   ErrRefused,
@@ -635,13 +637,13 @@ func TestPasskeyRegistrationRefused(t *testing.T) {
 		},
 		{
 			name:   "attested credential data missing",
-			edit:   func(t *testing.T, f *fixture, at *attestation) { at.Flags &^= flagAT },
+			edit:   func(t *testing.T, f *fixture, at *softauthn.Attestation) { at.Flags &^= softauthn.FlagAT },
 			want:   ErrMalformed,
 			reason: "attested credential data flag",
 		},
 		{
 			name: "malformed CBOR",
-			edit: func(t *testing.T, f *fixture, at *attestation) {
+			edit: func(t *testing.T, f *fixture, at *softauthn.Attestation) {
 				at.AttestationObject = []byte{0xa3, 0x63, 'f', 'm', 't', 0x64, 'n', 'o'}
 			},
 			want:   ErrMalformed,
@@ -649,9 +651,9 @@ func TestPasskeyRegistrationRefused(t *testing.T) {
 		},
 		{
 			name: "malformed COSE key",
-			edit: func(t *testing.T, f *fixture, at *attestation) {
-				d := at.authData(t)
-				at.AttestationObject = ctap2Marshal(t, map[string]any{
+			edit: func(t *testing.T, f *fixture, at *softauthn.Attestation) {
+				d := at.AuthData(t)
+				at.AttestationObject = softauthn.CTAP2Marshal(t, map[string]any{
 					"fmt": "none", "attStmt": map[string]any{}, "authData": d[:len(d)-10],
 				})
 			},
@@ -660,9 +662,9 @@ func TestPasskeyRegistrationRefused(t *testing.T) {
 		},
 		{
 			name: "truncated authData",
-			edit: func(t *testing.T, f *fixture, at *attestation) {
-				at.AttestationObject = ctap2Marshal(t, map[string]any{
-					"fmt": "none", "attStmt": map[string]any{}, "authData": at.authData(t)[:40],
+			edit: func(t *testing.T, f *fixture, at *softauthn.Attestation) {
+				at.AttestationObject = softauthn.CTAP2Marshal(t, map[string]any{
+					"fmt": "none", "attStmt": map[string]any{}, "authData": at.AuthData(t)[:40],
 				})
 			},
 			want:   ErrMalformed,
@@ -677,7 +679,7 @@ func TestPasskeyRegistrationRefused(t *testing.T) {
 		{
 			name: "bad base64",
 			response: func(t *testing.T, f *fixture, c Ceremony) []byte {
-				return withResponseField(t, newAuthenticator(t, testOrigin).create(t, c.Options).response(t), "attestationObject", "o2NmbXRk==bm9u")
+				return softauthn.WithResponseField(t, softauthn.New(t, testOrigin).Create(t, c.Options).Response(t), "attestationObject", "o2NmbXRk==bm9u")
 			},
 			want:   ErrMalformed,
 			reason: "illegal base64",
@@ -698,11 +700,11 @@ func TestPasskeyRegistrationRefused(t *testing.T) {
 			if tc.response != nil {
 				response = tc.response(t, f, c)
 			} else {
-				at := newAuthenticator(t, testOrigin).create(t, c.Options)
+				at := softauthn.New(t, testOrigin).Create(t, c.Options)
 				if tc.edit != nil {
 					tc.edit(t, f, &at)
 				}
-				response = at.response(t)
+				response = at.Response(t)
 			}
 			pk, err := f.p.FinishRegistration(f.alice, state, response, "new", time.Now().Add(tc.now))
 			checkFailure(t, err, tc.want, tc.reason)
@@ -727,22 +729,13 @@ func checkFailure(t *testing.T, err, want error, reason string) {
 	}
 }
 
-func otherKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 func TestPasskeyCeremonyOptions(t *testing.T) {
 	f := newFixture(t)
-	second := f.register(t, &f.alice, newAuthenticator(t, testOrigin), "phone")
+	second := f.register(t, &f.alice, softauthn.New(t, testOrigin), "phone")
 	ids := func(pks []store.Passkey) []string {
 		var out []string
 		for _, pk := range pks {
-			out = append(out, b64.EncodeToString(pk.ID))
+			out = append(out, softauthn.B64.EncodeToString(pk.ID))
 		}
 		return out
 	}
@@ -754,8 +747,8 @@ func TestPasskeyCeremonyOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var co creationOptions
-	decodeOptions(t, reg.Options, &co)
+	var co softauthn.CreationOptions
+	softauthn.DecodeOptions(t, reg.Options, &co)
 	var exclude []string
 	for _, e := range co.PublicKey.Exclude {
 		exclude = append(exclude, e.ID)
@@ -766,7 +759,7 @@ func TestPasskeyCeremonyOptions(t *testing.T) {
 	}{
 		{"excludeCredentials", exclude, ids(f.alice.Passkeys)},
 		{"rp.id", co.PublicKey.RP.ID, testRPID},
-		{"user.id", co.PublicKey.User.ID, b64.EncodeToString([]byte(f.alice.ID))},
+		{"user.id", co.PublicKey.User.ID, softauthn.B64.EncodeToString([]byte(f.alice.ID))},
 		{"challenge", co.PublicKey.Challenge, reg.Challenge},
 		{"residentKey", co.PublicKey.Selection.ResidentKey, "required"},
 		{"userVerification", co.PublicKey.Selection.UserVerification, "preferred"},
@@ -779,16 +772,16 @@ func TestPasskeyCeremonyOptions(t *testing.T) {
 		}
 	}
 
-	var ro requestOptions
+	var ro softauthn.RequestOptions
 	open := beginLogin(t, f.p, nil)
-	decodeOptions(t, open.Options, &ro)
+	softauthn.DecodeOptions(t, open.Options, &ro)
 	if len(ro.PublicKey.Allow) != 0 || ro.PublicKey.Challenge != open.Challenge || ro.PublicKey.RPID != testRPID || ro.PublicKey.UserVerification != "preferred" {
 		t.Errorf("passwordless options %s: want no allowCredentials, the challenge %q, rpId %q, userVerification preferred", open.Options, open.Challenge, testRPID)
 	}
 
-	ro = requestOptions{}
+	ro = softauthn.RequestOptions{}
 	mine := beginLogin(t, f.p, &f.alice)
-	decodeOptions(t, mine.Options, &ro)
+	softauthn.DecodeOptions(t, mine.Options, &ro)
 	var allow []string
 	for _, a := range ro.PublicKey.Allow {
 		allow = append(allow, a.ID)
@@ -838,7 +831,7 @@ func TestNewPasskeys(t *testing.T) {
 		t.Errorf("state expires %v after Begin, want about 2m", d)
 	}
 	var ro struct{ PublicKey struct{ Timeout int } }
-	decodeOptions(t, login.Options, &ro)
+	softauthn.DecodeOptions(t, login.Options, &ro)
 	if ro.PublicKey.Timeout != 120000 {
 		t.Errorf("options timeout %d ms, want 120000", ro.PublicKey.Timeout)
 	}
@@ -858,9 +851,9 @@ func mangled(t testing.TB, response []byte) [][]byte {
 	}
 	for _, field := range []string{"clientDataJSON", "authenticatorData", "signature", "userHandle", "attestationObject"} {
 		out = append(out,
-			withResponseField(t, response, field, ""),
-			withResponseField(t, response, field, "AA"),
-			withResponseField(t, response, field, 7),
+			softauthn.WithResponseField(t, response, field, ""),
+			softauthn.WithResponseField(t, response, field, "AA"),
+			softauthn.WithResponseField(t, response, field, 7),
 		)
 	}
 	return out
@@ -879,14 +872,14 @@ func FuzzPasskeyFinishLogin(f *testing.F) {
 	for _, u := range []*User{&fx.alice, nil} {
 		c := beginLogin(f, fx.p, u)
 		state := lasting(f, c.State)
-		as := fx.aliceKey.get(f, c.Options)
-		for _, response := range mangled(f, as.response(f)) {
+		as := fx.aliceKey.Get(f, c.Options)
+		for _, response := range mangled(f, as.Response(f)) {
 			f.Add(state, response)
 		}
-		as.AuthData = append(authData(as.RPID, as.Flags|0x80, as.Counter), 0xa1, 0x63, 'f', 'o', 'o', 0xf6)
-		f.Add(state, as.response(f))
-		f.Add(state[:len(state)-2], as.response(f))
-		f.Add([]byte(`{"challenge":"x","expires":"2999-01-01T00:00:00Z","allowed_credentials":["AA"]}`), as.response(f))
+		as.AuthData = append(softauthn.AuthData(as.RPID, as.Flags|0x80, as.Counter), 0xa1, 0x63, 'f', 'o', 'o', 0xf6)
+		f.Add(state, as.Response(f))
+		f.Add(state[:len(state)-2], as.Response(f))
+		f.Add([]byte(`{"challenge":"x","expires":"2999-01-01T00:00:00Z","allowed_credentials":["AA"]}`), as.Response(f))
 	}
 	f.Fuzz(func(t *testing.T, state, response []byte) {
 		res, err := fx.p.FinishLogin(state, response, lookup)
@@ -911,19 +904,19 @@ func FuzzPasskeyFinishRegistration(f *testing.F) {
 		f.Fatal(err)
 	}
 	state := lasting(f, c.State)
-	at := newAuthenticator(f, testOrigin).create(f, c.Options)
-	for _, response := range mangled(f, at.response(f)) {
+	at := softauthn.New(f, testOrigin).Create(f, c.Options)
+	for _, response := range mangled(f, at.Response(f)) {
 		f.Add(state, response)
 	}
-	d := at.authData(f)
+	d := at.AuthData(f)
 	for _, n := range []int{0, 37, 54, 60, len(d) - 1} {
-		at.AttestationObject = ctap2Marshal(f, map[string]any{"fmt": "none", "attStmt": map[string]any{}, "authData": d[:n]})
-		f.Add(state, at.response(f))
+		at.AttestationObject = softauthn.CTAP2Marshal(f, map[string]any{"fmt": "none", "attStmt": map[string]any{}, "authData": d[:n]})
+		f.Add(state, at.Response(f))
 	}
-	at.AttestationObject = ctap2Marshal(f, map[string]any{"fmt": "packed", "attStmt": map[string]any{"alg": -7, "sig": []byte{1}}, "authData": d})
-	f.Add(state, at.response(f))
-	at.AttestationObject = ctap2Marshal(f, map[string]any{"fmt": "compound", "attStmt": []any{map[string]any{}}, "authData": d})
-	f.Add(state, at.response(f))
+	at.AttestationObject = softauthn.CTAP2Marshal(f, map[string]any{"fmt": "packed", "attStmt": map[string]any{"alg": -7, "sig": []byte{1}}, "authData": d})
+	f.Add(state, at.Response(f))
+	at.AttestationObject = softauthn.CTAP2Marshal(f, map[string]any{"fmt": "compound", "attStmt": []any{map[string]any{}}, "authData": d})
+	f.Add(state, at.Response(f))
 	f.Fuzz(func(t *testing.T, state, response []byte) {
 		pk, err := p.FinishRegistration(carol, state, response, "fuzzed", time.Now())
 		if err == nil {

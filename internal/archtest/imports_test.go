@@ -3,6 +3,7 @@ package archtest
 import (
 	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -40,8 +41,11 @@ var layer = map[string]int{
 	"engine/session":       4,
 	"engine":               5,
 	"internal/testkit":     6,
-	"bench/bareproxy":      6,
-	"cmd/gateway":          7,
+	// The software WebAuthn authenticator is test support like testkit: only tests import
+	// it (testOnly below).
+	"internal/testkit/softauthn": 6,
+	"bench/bareproxy":            6,
+	"cmd/gateway":                7,
 }
 
 // forbidden are imports a package must not have, whatever the layers allow, with the reason.
@@ -58,6 +62,10 @@ var forbidden = []struct {
 	{"engine/guard", "net/http", "the guard knows no HTTP: the engine turns requests into identifiers and addresses"},
 	{"engine/session", "net/http", "a session strategy returns values; the engine writes the cookies and answers"},
 }
+
+// testOnly are packages that only test code may import: no package's own files (its
+// Imports, which leave out its tests') may name them.
+var testOnly = []string{"internal/testkit", "internal/testkit/softauthn"}
 
 type listed struct {
 	ImportPath string
@@ -92,6 +100,9 @@ func TestImportRules(t *testing.T) {
 			dep, internal := strings.CutPrefix(imp, module)
 			if !internal {
 				continue
+			}
+			if slices.Contains(testOnly, dep) {
+				t.Errorf("%s imports %s: only tests may import test support", name, dep)
 			}
 			if l, ok := layer[dep]; ok && l >= own {
 				t.Errorf("%s (layer %d) imports %s (layer %d): imports point down only", name, own, dep, l)
