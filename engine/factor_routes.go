@@ -313,12 +313,13 @@ func (e *Engine) verifyRecoveryCode(ctx context.Context, a *authRequest, s *fact
 	return refused("unknown or used recovery code")
 }
 
-// ceremony is a WebAuthn ceremony in progress, sealed in its cookie: bound to its purpose
-// and its user, used once.
+// ceremony is a WebAuthn ceremony in progress, sealed in its cookie: bound to its purpose,
+// its user and the browser that started it (its CSRF token), used once.
 type ceremony struct {
 	ID      string `json:"id"`
 	Purpose string `json:"purpose"` // "signin", "challenge" or "register"
 	UserID  string `json:"userId,omitempty"`
+	Browser string `json:"browser"` // SHA-256 of the CSRF token
 	State   []byte `json:"state"`
 }
 
@@ -331,6 +332,9 @@ func (e *Engine) takeCeremony(ctx context.Context, a *authRequest, purpose, user
 	if c.Purpose != purpose || c.UserID != userID {
 		return c, refused("the WebAuthn ceremony belongs to another purpose or user")
 	}
+	if c.Browser != store.SessionID(a.csrfToken) {
+		return c, refused("the WebAuthn ceremony was started by another browser")
+	}
 	if err := e.factors.use(ctx, ceremonyMarker, c.ID); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return c, refused("the WebAuthn ceremony was used or has expired")
@@ -342,7 +346,7 @@ func (e *Engine) takeCeremony(ctx context.Context, a *authRequest, purpose, user
 
 // startCeremony seals a ceremony's state in its cookie and records its marker.
 func (e *Engine) startCeremony(ctx context.Context, a *authRequest, purpose, userID string, c factor.Ceremony) (response, error) {
-	cer := ceremony{ID: rand.Text(), Purpose: purpose, UserID: userID, State: c.State}
+	cer := ceremony{ID: rand.Text(), Purpose: purpose, UserID: userID, Browser: store.SessionID(a.csrfToken), State: c.State}
 	if err := e.factors.mark(ctx, ceremonyMarker, cer.ID, e.factors.now().Add(ceremonyMaxAge)); err != nil {
 		return response{}, err
 	}

@@ -357,12 +357,27 @@ func TestPasskeys(t *testing.T) {
 					if r := first.prove(response); r.status != http.StatusOK {
 						t.Fatalf("the first post of the assertion: got %d %s, want it accepted", r.status, r.body)
 					}
-					// The same ceremony cookie and answer, in a browser at the same step.
-					c := g.passkeyClient(t).pendingSignIn()
+					// The same ceremony cookie and answer, in the same browser (its CSRF
+					// token) at the same step again.
+					c := g.passkeyClient(t)
+					c.set("next-auth.csrf-token", first.get("next-auth.csrf-token"))
+					c.pendingSignIn()
 					c.set("callgate.webauthn", ceremony)
 					return attempt{c: c, post: func() reply { return c.prove(response) }, noCookie: true}
 				},
 				want: refusedChallenge, reason: "the WebAuthn ceremony was used or has expired",
+			},
+			{
+				name: "a ceremony cookie carried to another browser",
+				setup: func(t *testing.T) attempt {
+					x := g.passkeyClient(t).pendingSignIn()
+					options := x.authenticationOptions("challenge")
+					response := key.Get(t, options).Response(t)
+					y := g.passkeyClient(t).pendingSignIn()
+					y.set("callgate.webauthn", x.get("callgate.webauthn"))
+					return attempt{c: y, post: func() reply { return y.prove(response) }, noCookie: true}
+				},
+				want: refusedChallenge, reason: "the WebAuthn ceremony was started by another browser",
 			},
 			{
 				name: "assertion posted with another browser's ceremony",
