@@ -126,6 +126,9 @@ func (e *Engine) offered(a *authRequest, s *factorSubject) []string {
 // whose user has none of the kinds asked for, their enrolment.
 func (e *Engine) challengePage(a *authRequest) response {
 	ctx := a.r.Context()
+	if a.cfg.Pages.Challenge != "" {
+		return redirectTo(http.StatusFound, appPage(a.cfg.Pages.Challenge, a.r.URL.RawQuery))
+	}
 	s, err := e.subject(a)
 	if err != nil {
 		return e.pages.serverError(a, err)
@@ -862,6 +865,9 @@ func (e *Engine) factorsList(a *authRequest) response {
 // factorsPage is GET /factors: the signed-in user's passkeys, authenticator app and
 // recovery codes, with their controls.
 func (e *Engine) factorsPage(a *authRequest) response {
+	if a.cfg.Pages.Factors != "" {
+		return redirectTo(http.StatusFound, appPage(a.cfg.Pages.Factors, a.r.URL.RawQuery))
+	}
 	s, err := e.subject(a)
 	if err != nil {
 		return e.pages.serverError(a, err)
@@ -948,6 +954,14 @@ func (e *Engine) passkeySignIn(a *authRequest, p script.Provider) response {
 	})
 	res.cookies = append([]string{clear}, res.cookies...)
 	return res
+}
+
+// appPage is the app's own page (pages.challenge, pages.factors) with the request's query.
+func appPage(page, query string) string {
+	if query == "" {
+		return page
+	}
+	return withQuery(page, query)
 }
 
 // providerByType finds the config's provider of a type.

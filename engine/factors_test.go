@@ -447,3 +447,21 @@ func TestFactorScriptRevalidated(t *testing.T) {
 		t.Errorf("GET factor.js with its ETag: got %d, want 304", res.StatusCode)
 	}
 }
+
+// TestFactorPagesOverridden: pages.challenge and pages.factors send the browser to the
+// app's own pages, with the query the built-in page would have read.
+func TestFactorPagesOverridden(t *testing.T) {
+	scripts := strings.Replace(factorScripts, "  callbacks: {", `  pages: { challenge: "/account/verify", factors: "https://app.example.com/security" },
+  callbacks: {`, 1)
+	g, _ := factorGateway(t, scripts, guard.Options{}, time.Now)
+	b := g.browser(t)
+	for _, tt := range []struct{ path, want string }{
+		{"/api/auth/challenge?callbackUrl=%2Fadmin&factors=totp", "/account/verify?callbackUrl=%2Fadmin&factors=totp"},
+		{"/api/auth/challenge", "/account/verify"},
+		{"/api/auth/factors", "https://app.example.com/security"},
+	} {
+		if r := b.getPage(tt.path); r.status != http.StatusFound || r.header.Get("Location") != tt.want {
+			t.Errorf("GET %s: got %d %q, want a redirect to %s", tt.path, r.status, r.header.Get("Location"), tt.want)
+		}
+	}
+}

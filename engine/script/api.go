@@ -124,6 +124,10 @@ type Pages struct {
 	Error         string
 	VerifyRequest string
 	NewUser       string
+	// Challenge and Factors are callgate's: the app's own second-factor challenge page and
+	// sign-in methods page, which run the JSON endpoints (docs/factors.md).
+	Challenge string
+	Factors   string
 }
 
 // SessionOptions mirrors NextAuth's `session`.

@@ -138,6 +138,7 @@ func (g *Generation) readConfig(v *vm) error {
 		targets := map[string]*string{
 			"signIn": &c.Pages.SignIn, "signOut": &c.Pages.SignOut, "error": &c.Pages.Error,
 			"verifyRequest": &c.Pages.VerifyRequest, "newUser": &c.Pages.NewUser,
+			"challenge": &c.Pages.Challenge, "factors": &c.Pages.Factors,
 		}
 		for _, k := range o.Keys() {
 			s, err := g.optionalString(v, o, "pages."+k, k)

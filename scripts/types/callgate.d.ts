@@ -333,6 +333,10 @@ export interface PagesOptions {
   error?: string;
   verifyRequest?: string;
   newUser?: string;
+  /** callgate's: the app's own second-factor challenge page (docs/factors.md). */
+  challenge?: string;
+  /** callgate's: the app's own page for managing passkeys and authenticator apps. */
+  factors?: string;
 }
 
 export interface SessionOptions {
