@@ -248,8 +248,11 @@ func (g *Generation) readProvider(v *vm, val goja.Value, i int) (Provider, error
 	if typ == "oauth" || typ == "oidc" {
 		return g.readOAuthProvider(v, o, where, typ)
 	}
+	if typ == "email" {
+		return g.readEmailProvider(v, o, where)
+	}
 	if typ != "credentials" {
-		return Provider{}, g.configError(`%s.type must be "credentials", "oauth" or "oidc", got %q`, where, typ)
+		return Provider{}, g.configError(`%s.type must be "credentials", "email", "oauth" or "oidc", got %q`, where, typ)
 	}
 	p := Provider{Type: typ, ID: "credentials", Name: "Credentials"}
 	if s, err := g.optionalString(v, o, where+".id", "id"); err != nil {
@@ -368,6 +371,9 @@ func (v *vm) bind() error {
 			}
 			if fn, ok := goja.AssertFunction(po.Get("profile")); ok {
 				v.fns["profile:"+id] = boundFn{fn: fn, this: po}
+			}
+			if fn, ok := goja.AssertFunction(po.Get("sendVerificationRequest")); ok {
+				v.fns["sendVerificationRequest:"+id] = boundFn{fn: fn, this: po}
 			}
 		}
 	}
