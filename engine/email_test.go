@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -287,7 +288,7 @@ func TestEmailSignInRequestRefused(t *testing.T) {
 
 func TestEmailSendLimits(t *testing.T) {
 	t.Run("per address", func(t *testing.T) {
-		gw, _, m := emailGateway(t, guard.Options{EmailSendsPerAddress: 2, EmailSendsPerClient: -1}, nil, "")
+		gw, _, m := emailGateway(t, guard.Options{EmailSendsPerAddress: 2, EmailSendsPerClient: 0}, nil, "")
 		var answers []reply
 		for range 3 {
 			answers = append(answers, gw.browser(t).askLink("jane@example.com", "/"))
@@ -313,7 +314,7 @@ func TestEmailSendLimits(t *testing.T) {
 		}
 	})
 	t.Run("per client", func(t *testing.T) {
-		gw, _, m := emailGateway(t, guard.Options{EmailSendsPerAddress: -1, EmailSendsPerClient: 3}, nil, "")
+		gw, _, m := emailGateway(t, guard.Options{EmailSendsPerAddress: 0, EmailSendsPerClient: 3}, nil, "")
 		for i := range 4 {
 			if r := gw.browser(t).askLink(fmt.Sprintf("user%d@example.com", i), "/"); r.body != verifyRequestAnswer {
 				t.Errorf("request %d: got %s", i+1, r.body)
@@ -408,4 +409,66 @@ func consoleJSON(t *testing.T, logs, prefix string) []map[string]any {
 		out = append(out, v)
 	}
 	return out
+}
+
+// The built-in sign-in page has NextAuth's e-mail form; posting it as a browser does (no
+// json) lands on the built-in "Check your email" page.
+func TestEmailSignInPage(t *testing.T) {
+	gw, _, m := emailGateway(t, guard.Options{}, nil, "")
+	b := gw.browser(t)
+	page := b.getPage("/api/auth/signin")
+	for _, want := range []string{
+		`<form action="http://localhost:3000/api/auth/signin/email" method="POST">`,
+		`<input id="input-email-for-email-provider" autofocus type="email" name="email"`,
+	} {
+		if !strings.Contains(page.body, want) {
+			t.Fatalf("sign-in page lacks %s:\n%s", want, page.body)
+		}
+	}
+	csrf := between(page.body, `name="csrfToken" value="`, `"`)
+	r := b.postForm("/api/auth/signin/email", url.Values{"csrfToken": {csrf}, "email": {"page@example.com"}})
+	if loc := r.header.Get("Location"); r.status != http.StatusFound || loc != "http://localhost:3000/api/auth/verify-request?provider=email&type=email" {
+		t.Fatalf("form post: got %d %s", r.status, loc)
+	}
+	if v := b.getPage("/api/auth/verify-request?provider=email&type=email"); v.status != http.StatusOK || !strings.Contains(v.body, "Check your email") {
+		t.Errorf("verify-request page: got %d", v.status)
+	}
+	if n := countTo(t, m, "page@example.com"); n != 1 {
+		t.Errorf("Mailpit has %d messages, want 1", n)
+	}
+}
+
+// With credentials in the server URL, the sender authenticates (Mailpit refuses mail
+// without them), and wrong ones give NextAuth's EmailSignin error, logged.
+func TestEmailSMTPAuth(t *testing.T) {
+	pwfile := filepath.Join(t.TempDir(), "smtp-passwords")
+	if err := os.WriteFile(pwfile, []byte("mailer:s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := testkit.StartMailpit(t, testkit.MailpitBinary(t, ".."), "--smtp-auth-file", pwfile, "--smtp-auth-allow-insecure")
+	for _, tt := range []struct {
+		name, userinfo string
+		sent           bool
+	}{
+		{"right password", "mailer:s3cret@", true},
+		{"wrong password", "mailer:nope@", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := fmt.Sprintf(`import Email from "callgate/providers/email";
+export default { providers: [Email({ from: "auth@example.com", server: "smtp://%s%s:%d" })] };
+`, tt.userinfo, m.SMTPHost, m.SMTPPort)
+			gw, _ := dbGateway(t, src, guard.Options{}, nil)
+			addr := strings.ReplaceAll(tt.name, " ", "-") + "@example.com"
+			r := gw.browser(t).askLink(addr, "/")
+			if got := r.body == verifyRequestAnswer; got != tt.sent {
+				t.Fatalf("got %s, want sent=%v", r.body, tt.sent)
+			}
+			if !tt.sent && (!strings.Contains(r.body, "error=EmailSignin") || !strings.Contains(gw.logs.String(), "code=SIGNIN_EMAIL_ERROR")) {
+				t.Errorf("failed send: got %s, want EmailSignin and a logged SIGNIN_EMAIL_ERROR", r.body)
+			}
+			if n := countTo(t, m, addr); n != map[bool]int{true: 1}[tt.sent] {
+				t.Errorf("Mailpit has %d messages to %s", n, addr)
+			}
+		})
+	}
 }

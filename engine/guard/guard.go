@@ -40,8 +40,8 @@ type Options struct {
 	// FailureWindow is the counting window and cool-down. 0 means 15 minutes.
 	FailureWindow time.Duration
 	// EmailSendsPerAddress and EmailSendsPerClient are how many sign-in e-mails one
-	// address, or one client address, may be sent within EmailSendWindow (sends.go). 0
-	// means the default (5 and 20), a negative number turns the limit off.
+	// address, or one client address, may be sent within EmailSendWindow (sends.go); past
+	// a limit, requests are answered as if sent, and nothing is sent. 0 turns a limit off.
 	EmailSendsPerAddress int
 	EmailSendsPerClient  int
 	// EmailSendWindow is the e-mail counting window. 0 means one hour.

@@ -15,27 +15,11 @@ import (
 // refused before it was tried gives them back (Refused). Like the sign-in limits, they
 // fail open when the store is down: an outage must not stop every sign-in by e-mail.
 
-const (
-	defaultSendsPerAddress = 5
-	defaultSendsPerClient  = 20
-	defaultSendWindow      = time.Hour
-)
-
 func newSendLimits(st store.RateLimits, o Options, log *slog.Logger, now func() time.Time) *Limits {
-	limit := func(n int, def int64) int64 {
-		switch {
-		case n == 0:
-			return def
-		case n < 0:
-			return 0
-		}
-		return int64(n)
-	}
 	window := o.EmailSendWindow
 	if window <= 0 {
-		window = defaultSendWindow
+		window = time.Hour
 	}
 	return &Limits{prefix: "email-sends", st: st, log: log, now: now,
-		perAccount: limit(o.EmailSendsPerAddress, defaultSendsPerAddress),
-		perAddress: limit(o.EmailSendsPerClient, defaultSendsPerClient), window: window}
+		perAccount: int64(max(o.EmailSendsPerAddress, 0)), perAddress: int64(max(o.EmailSendsPerClient, 0)), window: window}
 }
