@@ -472,3 +472,24 @@ export default { providers: [Email({ from: "auth@example.com", server: "smtp://%
 		})
 	}
 }
+
+// Without a store there is nowhere to keep the links: NextAuth's Configuration error, logged,
+// and nothing sent.
+func TestEmailSignInNeedsStore(t *testing.T) {
+	m := testkit.StartMailpit(t, testkit.MailpitBinary(t, ".."))
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "auth.config.js"), []byte(emailScript(m, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gw := startGateway(t, gatewayConfig{fixture: dir})
+	r := gw.browser(t).askLink("jane@example.com", "/")
+	if !strings.Contains(r.body, "error=Configuration") || !strings.Contains(gw.logs.String(), "needs a store") {
+		t.Errorf("no store: got %s", r.body)
+	}
+	if r := gw.browser(t).getPage("/api/auth/callback/email?token=x&email=jane%40example.com"); !strings.Contains(r.header.Get("Location"), "error=Configuration") {
+		t.Errorf("callback without a store: got %s", r.header.Get("Location"))
+	}
+	if n := len(m.Messages(t)); n != 0 {
+		t.Errorf("Mailpit has %d messages", n)
+	}
+}
