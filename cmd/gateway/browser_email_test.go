@@ -113,7 +113,7 @@ export default { providers: [Email({ from: "Callgate <auth@example.com>", server
 	}
 	var got struct {
 		Stage, SessionBefore, VerifyRequestURL, VerifyRequestHeading, LandedURL, SessionAfter string
-		PageErrors, Screenshots                                                                []string
+		PageErrors, Screenshots                                                               []string
 	}
 	next(&got)
 	if err := cmd.Wait(); err != nil {
