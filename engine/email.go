@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 
 	"golang.org/x/text/unicode/norm"
 
@@ -35,10 +36,16 @@ var errInvalidEmail = errors.New("invalid email address format")
 
 // normalizeEmail is NextAuth v4's default normalizeIdentifier: NFKC, trimmed, exactly one
 // "@", no quotes, lower-cased, anything after a comma in the domain dropped (a list of
-// addresses is not one), and a domain with a dot.
+// addresses is not one), and a domain with a dot. It also refuses whitespace and control
+// characters inside the address, which NextAuth leaves to its mailer: the address goes
+// into mail headers and into sendVerificationRequest, where a line break would be a header
+// of the sender's choosing.
 func normalizeEmail(raw string) (string, error) {
 	s := strings.TrimSpace(norm.NFKC.String(raw))
 	if strings.Count(s, "@") != 1 || strings.Contains(s, `"`) {
+		return "", errInvalidEmail
+	}
+	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 		return "", errInvalidEmail
 	}
 	local, domain, _ := strings.Cut(strings.ToLower(s), "@")

@@ -264,6 +264,8 @@ func TestEmailSignInRequestRefused(t *testing.T) {
 		{"no domain dot", "jane@localhost", "/api/auth/error?error=EmailSignin"},
 		{"two at signs", "a@b@example.com", "/api/auth/error?error=EmailSignin"},
 		{"quoted", `"jane"@example.com`, "/api/auth/error?error=EmailSignin"},
+		{"line break", "jane\r\nBcc: eve@example.com", "/api/auth/error?error=EmailSignin"},
+		{"inner space", "ja ne@example.com", "/api/auth/error?error=EmailSignin"},
 		{"signIn refuses", "blocked@example.com", "/api/auth/error?error=AccessDenied"},
 	}
 	for _, tt := range tests {
