@@ -495,3 +495,45 @@ func TestEmailSignInNeedsStore(t *testing.T) {
 		t.Errorf("Mailpit has %d messages", n)
 	}
 }
+
+// Two gateways on one Redis key prefix share the sending counters and the links: three
+// requests for one address, alternating between the replicas, with a limit of two send two
+// messages; a link asked for on one replica signs in on the other, once.
+func TestEmailAcrossReplicasOnRedis(t *testing.T) {
+	stores := redisReplicaStores(t, 2, "callgate-test-email", "the two-replica e-mail test")
+	m := testkit.StartMailpit(t, testkit.MailpitBinary(t, ".."))
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "auth.config.js"), []byte(emailScript(m, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sec := guard.Options{EmailSendsPerAddress: 2}
+	replicas := []*gateway{
+		startGateway(t, gatewayConfig{fixture: dir, store: stores[0], security: sec}),
+		startGateway(t, gatewayConfig{fixture: dir, store: stores[1], security: sec}),
+	}
+	for i := range 3 {
+		if r := replicas[i%2].browser(t).askLink("ada@example.com", "/"); r.body != verifyRequestAnswer {
+			t.Fatalf("request %d: got %d %s", i+1, r.status, r.body)
+		}
+	}
+	if n := countTo(t, m, "ada@example.com"); n != 2 {
+		t.Errorf("Mailpit has %d messages to ada, want 2 (the limit across both replicas)", n)
+	}
+	if !strings.Contains(replicas[0].logs.String(), "code=EMAIL_SEND_LIMITED") {
+		t.Error("the third request (on replica 0) was not limited")
+	}
+	link, _ := mailedLink(t, m, "ada@example.com") // the newest: asked on replica 1
+	b := replicas[0].browser(t)
+	if r := b.open(link); r.header.Get("Location") != "http://localhost:3000/" {
+		t.Fatalf("link on the other replica: got %d %s", r.status, r.header.Get("Location"))
+	}
+	if sess := sessionBody(t, b.getPage("/api/auth/session")); sess["user"] == nil {
+		t.Errorf("no session after the link: %v", sess)
+	}
+	if r := replicas[1].browser(t).open(link); r.header.Get("Location") != "http://localhost:3000/api/auth/error?error=Verification" {
+		t.Errorf("the link again, on its own replica: got %s, want the Verification error", r.header.Get("Location"))
+	}
+	if _, err := stores[1].FindUser(context.Background(), store.UserQuery{Email: "ada@example.com"}); err != nil {
+		t.Errorf("the user is not in the shared store: %v", err)
+	}
+}
