@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"unicode"
@@ -106,7 +105,8 @@ func (e *Engine) emailSignin(a *authRequest, p script.Provider) response {
 			return redirectTo(200, e.urls.checkedRedirect(a, script.CallbackSignIn.String(), target))
 		}
 		if !truthy(allowed) {
-			return redirectTo(http.StatusForbidden, e.urls.errorURL("error=AccessDenied"))
+			// 200, as NextAuth's sign-in route answers every redirect.
+			return redirectTo(200, e.urls.errorURL("error=AccessDenied"))
 		}
 	}
 	sent := redirectTo(200, e.base+"/verify-request?provider="+url.QueryEscape(p.ID)+"&type=email")

@@ -273,7 +273,7 @@ func TestEmailSignInRequestRefused(t *testing.T) {
 			r := gw.browser(t).askLink(tt.email, "/")
 			var got struct{ URL string }
 			_ = json.Unmarshal([]byte(r.body), &got)
-			if got.URL != "http://localhost:3000"+tt.want {
+			if got.URL != "http://localhost:3000"+tt.want || r.status != http.StatusOK {
 				t.Errorf("got %d %s, want {url: %s}", r.status, r.body, tt.want)
 			}
 		})
