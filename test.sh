@@ -144,11 +144,27 @@ build_hydra() {
   say "Ory Hydra built in $((SECONDS - start))s"
 }
 
+# --- Mailpit, the SMTP server of the e-mail sign-in tests ---------------------------------------
+# Built from testdata/mailpit (a module of its own, pinned to v1.33.1) into testdata/mailpit/bin,
+# and only when missing or older than that module's go.sum. Pure Go (no cgo).
+build_mailpit() {
+  local dir=testdata/mailpit bin=testdata/mailpit/bin/mailpit
+  if [[ -x $bin && $bin -nt $dir/go.sum ]]; then
+    say "Mailpit already built ($bin)"
+    return 0
+  fi
+  say "building Mailpit into $bin"
+  local start=$SECONDS
+  (cd "$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 GOBIN="$PWD/bin" go install github.com/axllent/mailpit)
+  say "Mailpit built in $((SECONDS - start))s"
+}
+
 # --- 3. Go ------------------------------------------------------------------------------------
 install_interop_packages
 install_browser_packages
 provide_redis
 build_hydra
+build_mailpit
 
 say "go vet ./..."
 go vet ./...

@@ -47,6 +47,14 @@ type SecurityConfig struct {
 	SigninMaxFailuresPerAddress *int `yaml:"signin_max_failures_per_address"`
 	// SigninFailureWindow is the counting window and the cool-down. Default 15m.
 	SigninFailureWindow Duration `yaml:"signin_failure_window"`
+	// EmailSendsPerAddress: sign-in e-mails one address may be sent within EmailSendWindow;
+	// past it, requests are answered as if sent and nothing is sent. 0 turns it off.
+	// Default 5.
+	EmailSendsPerAddress *int `yaml:"email_sends_per_address"`
+	// EmailSendsPerClient: the same per client address. 0 turns it off. Default 20.
+	EmailSendsPerClient *int `yaml:"email_sends_per_client"`
+	// EmailSendWindow is the e-mail counting window. Default 1h.
+	EmailSendWindow Duration `yaml:"email_send_window"`
 }
 
 func (c *Config) applyStoreDefaults() {
@@ -82,6 +90,17 @@ func (c *Config) applyStoreDefaults() {
 	if c.Security.SigninFailureWindow == 0 {
 		c.Security.SigninFailureWindow = Duration(15 * time.Minute)
 	}
+	if c.Security.EmailSendsPerAddress == nil {
+		n := 5
+		c.Security.EmailSendsPerAddress = &n
+	}
+	if c.Security.EmailSendsPerClient == nil {
+		n := 20
+		c.Security.EmailSendsPerClient = &n
+	}
+	if c.Security.EmailSendWindow == 0 {
+		c.Security.EmailSendWindow = Duration(time.Hour)
+	}
 }
 
 func (c *Config) validateStore() error {
@@ -100,7 +119,8 @@ func (c *Config) validateStore() error {
 		}
 	}
 	for name, v := range map[string]Duration{"redis.dial_timeout": c.Redis.DialTimeout, "redis.read_timeout": c.Redis.ReadTimeout,
-		"redis.write_timeout": c.Redis.WriteTimeout, "redis.pool_timeout": c.Redis.PoolTimeout, "security.signin_failure_window": c.Security.SigninFailureWindow} {
+		"redis.write_timeout": c.Redis.WriteTimeout, "redis.pool_timeout": c.Redis.PoolTimeout, "security.signin_failure_window": c.Security.SigninFailureWindow,
+		"security.email_send_window": c.Security.EmailSendWindow} {
 		if v < 0 {
 			return &Error{name, "must be positive"}
 		}
@@ -111,7 +131,9 @@ func (c *Config) validateStore() error {
 		return &Error{"security.revocation_on_store_error", fmt.Sprintf("want open or closed, got %q", c.Security.RevocationOnStoreError)}
 	}
 	for name, p := range map[string]*int{"security.signin_max_failures_per_username": c.Security.SigninMaxFailuresPerUsername,
-		"security.signin_max_failures_per_address": c.Security.SigninMaxFailuresPerAddress} {
+		"security.signin_max_failures_per_address": c.Security.SigninMaxFailuresPerAddress,
+		"security.email_sends_per_address":         c.Security.EmailSendsPerAddress,
+		"security.email_sends_per_client":          c.Security.EmailSendsPerClient} {
 		if p != nil && *p < 0 {
 			return &Error{name, "must not be negative (0 turns the limit off)"}
 		}

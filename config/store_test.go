@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStoreSettings(t *testing.T) {
@@ -26,6 +27,10 @@ func TestStoreSettings(t *testing.T) {
 		{"redis: {tls_ca_file: /etc/callgate/redis-ca.pem}", "redis.tls_ca_file"},
 		{"security: {revocation_on_store_error: maybe}", "security.revocation_on_store_error"},
 		{"security: {signin_max_failures_per_username: -1}", "security.signin_max_failures_per_username"},
+		{"security: {email_sends_per_address: 0, email_sends_per_client: 0}", ""},
+		{"security: {email_sends_per_address: -1}", "security.email_sends_per_address"},
+		{"security: {email_sends_per_client: -2}", "security.email_sends_per_client"},
+		{"security: {email_send_window: -1m}", "security.email_send_window"},
 	}
 	for _, tt := range tests {
 		if got, err := invalidField(t, tt.yaml); got != tt.wantField {
@@ -39,6 +44,9 @@ func TestStoreSettings(t *testing.T) {
 	}
 	if c.Redis.KeyPrefix != "callgate" || *c.Security.SigninMaxFailuresPerUsername != 5 || *c.Security.SigninMaxFailuresPerAddress != 50 || c.Security.RevocationOnStoreError != "open" {
 		t.Errorf("defaults: got %+v %+v", c.Redis, c.Security)
+	}
+	if *c.Security.EmailSendsPerAddress != 5 || *c.Security.EmailSendsPerClient != 20 || c.Security.EmailSendWindow != Duration(time.Hour) {
+		t.Errorf("e-mail sending defaults: got %+v", c.Security)
 	}
 }
 

@@ -112,8 +112,8 @@ func (pg *pages) renderSignin(a *authRequest, errCode string) []byte {
 	}
 	for _, p := range a.cfg.Providers {
 		v := providerView{ID: p.ID, Name: p.Name, Type: p.Type, Action: pg.base + "/callback/" + p.ID}
-		if p.OAuth != nil {
-			v.Action = pg.base + "/signin/" + p.ID // OAuth starts at signinUrl, as NextAuth's page does
+		if p.OAuth != nil || p.Email != nil {
+			v.Action = pg.base + "/signin/" + p.ID // OAuth and e-mail start at signinUrl, as NextAuth's page does
 		}
 		for _, f := range p.Credentials {
 			label := f.Label

@@ -250,6 +250,8 @@ func (e *Engine) signinPost(a *authRequest) response {
 		return redirectTo(200, e.base+"/signin")
 	case "oauth", "oidc":
 		return e.oauthSignin(a, p)
+	case "email":
+		return e.emailSignin(a, p)
 	}
 	return redirectTo(200, e.urls.errorURL("error=Configuration"))
 }

@@ -21,6 +21,9 @@ func (e *Engine) callback(a *authRequest) response {
 	if p.Type == "oauth" || p.Type == "oidc" {
 		return e.oauthCallback(a, p)
 	}
+	if p.Type == "email" {
+		return e.emailCallback(a, p)
+	}
 	if p.Type == "passkey" {
 		if a.r.Method != http.MethodPost {
 			return textResponse(http.StatusBadRequest, "Error: sign-in with a passkey is a POST")
@@ -96,6 +99,9 @@ type signInAttempt struct {
 	// link, when set, runs once signIn has allowed the user (OAuth account linking). It may
 	// replace in.User, in.UserID and in.IsNewUser; a response ends the sign-in.
 	link func(*signInAttempt) (response, bool)
+	// eventsIsNewUser gives events.signIn isNewUser without a profile, as NextAuth's
+	// e-mail sign-in does.
+	eventsIsNewUser bool
 	// amr is how the provider authenticated the user (RFC 8176: "pwd" for credentials,
 	// "hwk" for a passkey, "fed" for OAuth): the session records it when factors are on.
 	amr []string
@@ -128,6 +134,7 @@ func (e *Engine) signInTail(a *authRequest, s *signInAttempt) response {
 		allowed, err = a.gen.SignIn(ctx, script.SignInArgs{
 			User: s.in.User, Account: s.in.Account,
 			Profile: s.signInExtra["profile"], Credentials: s.signInExtra["credentials"],
+			Email: s.signInExtra["email"],
 		})
 		if err != nil {
 			a.logScriptError("SIGNIN_CALLBACK_ERROR", err)
@@ -180,6 +187,8 @@ func (e *Engine) issueSignIn(a *authRequest, s *signInAttempt) response {
 	event := map[string]any{"user": s.in.User, "account": s.in.Account}
 	if s.in.WithProfile {
 		event["profile"], event["isNewUser"] = s.in.Profile, s.in.IsNewUser
+	} else if s.eventsIsNewUser {
+		event["isNewUser"] = s.in.IsNewUser
 	}
 	a.emit(script.EventSignIn, event)
 	target := a.callbackURL

@@ -78,6 +78,13 @@ func securityOptions(cfg config.Config) guard.Options {
 	if p := cfg.Security.SigninMaxFailuresPerAddress; p != nil {
 		o.MaxFailuresPerAddress = *p
 	}
+	if p := cfg.Security.EmailSendsPerAddress; p != nil {
+		o.EmailSendsPerAddress = *p
+	}
+	if p := cfg.Security.EmailSendsPerClient; p != nil {
+		o.EmailSendsPerClient = *p
+	}
+	o.EmailSendWindow = time.Duration(cfg.Security.EmailSendWindow)
 	// Failed sign-ins are counted per real client behind the same trusted proxies the
 	// reverse proxy believes. config.Validate has refused a malformed CIDR already, so an
 	// error here cannot happen; counting the TCP peer would be the safe fallback anyway.

@@ -39,6 +39,13 @@ type Options struct {
 	MaxFailuresPerAddress  int
 	// FailureWindow is the counting window and cool-down. 0 means 15 minutes.
 	FailureWindow time.Duration
+	// EmailSendsPerAddress and EmailSendsPerClient are how many sign-in e-mails one
+	// address, or one client address, may be sent within EmailSendWindow (sends.go); past
+	// a limit, requests are answered as if sent, and nothing is sent. 0 turns a limit off.
+	EmailSendsPerAddress int
+	EmailSendsPerClient  int
+	// EmailSendWindow is the e-mail counting window. 0 means one hour.
+	EmailSendWindow time.Duration
 	// Addresses finds a sign-in's client address behind trusted proxies (the reverse
 	// proxy's proxy.trusted_proxies). nil counts the TCP peer. Guard does not read it: the
 	// engine uses it to find the address it passes to Limits.Reserve.
@@ -56,6 +63,8 @@ var ErrStoreUnavailable = errors.New("the session store is unavailable")
 type Guard struct {
 	Revocations *Revocations
 	Limits      *Limits
+	// EmailSends limits the sign-in e-mails sent per e-mail address and per client (sends.go).
+	EmailSends *Limits
 	// Logouts carries out back-channel logouts from OpenID Connect providers (logout.go).
 	Logouts *Logouts
 }
@@ -75,7 +84,7 @@ func New(st store.Store, o Options, log *slog.Logger, now func() time.Time) *Gua
 		return &Guard{}
 	}
 	return &Guard{Revocations: newRevocations(st, o, log, now), Limits: newLimits(st, o, log, now),
-		Logouts: &Logouts{st: st, now: now}}
+		EmailSends: newSendLimits(st, o, log, now), Logouts: &Logouts{st: st, now: now}}
 }
 
 // Start loads the revocation list and keeps it current in the background until ctx ends

@@ -65,6 +65,9 @@ import (
 // Limits counts credentials sign-in attempts per account and per client address in the
 // store, and refuses attempts past a limit. A nil Limits (no store) limits nothing.
 type Limits struct {
+	// prefix names the counters in the store: "signin-failures", or "email-sends" for the
+	// e-mail sending limits (sends.go).
+	prefix     string
 	st         store.RateLimits
 	log        *slog.Logger
 	now        func() time.Time
@@ -78,7 +81,7 @@ func newLimits(st store.RateLimits, o Options, log *slog.Logger, now func() time
 	if window <= 0 {
 		window = 15 * time.Minute
 	}
-	return &Limits{st: st, log: log, now: now, perAccount: int64(o.MaxFailuresPerUsername),
+	return &Limits{prefix: "signin-failures", st: st, log: log, now: now, perAccount: int64(o.MaxFailuresPerUsername),
 		perAddress: int64(o.MaxFailuresPerAddress), window: window}
 }
 
@@ -110,10 +113,13 @@ type Reservation struct {
 	accounts int
 }
 
-// accountKey is the counter key of an identifier: its account form, hashed.
-func accountKey(identifier string) string {
+// accountKey is the sign-in counter key of an identifier: its account form, hashed.
+func accountKey(identifier string) string { return prefixedAccountKey("signin-failures", identifier) }
+
+// prefixedAccountKey is accountKey under another prefix (the e-mail sending limits').
+func prefixedAccountKey(prefix, identifier string) string {
 	sum := sha256.Sum256([]byte(store.IdentifierKey(identifier)))
-	return "signin-failures:user:" + hex.EncodeToString(sum[:])
+	return prefix + ":user:" + hex.EncodeToString(sum[:])
 }
 
 // counters are the counters of an attempt, each when its limit is on: its client address
@@ -124,7 +130,7 @@ func accountKey(identifier string) string {
 func (l *Limits) counters(identifiers []string, address string) []counter {
 	var cs []counter
 	if l.perAddress > 0 {
-		cs = append(cs, counter{"signin-failures:addr:" + address, l.perAddress, false})
+		cs = append(cs, counter{l.prefix + ":addr:" + address, l.perAddress, false})
 	}
 	if l.perAccount > 0 {
 		seen := map[string]bool{}
@@ -132,7 +138,7 @@ func (l *Limits) counters(identifiers []string, address string) []counter {
 			if store.IdentifierKey(name) == "" {
 				continue
 			}
-			if key := accountKey(name); !seen[key] {
+			if key := prefixedAccountKey(l.prefix, name); !seen[key] {
 				seen[key] = true
 				cs = append(cs, counter{key, l.perAccount, true})
 			}

@@ -106,6 +106,8 @@ type Provider struct {
 	Credentials []CredentialField // in declaration order
 	// OAuth is set for "oauth" and "oidc" providers (oauth_providers.go).
 	OAuth *OAuthProvider
+	// Email is set for "email" providers (email_provider.go).
+	Email *EmailProvider
 }
 
 // CredentialField is one input of a credentials provider's form

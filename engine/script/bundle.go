@@ -44,6 +44,13 @@ export const randomBytes = c.randomBytes, randomUUID = c.randomUUID, sha256 = c.
   timingSafeEqual = c.timingSafeEqual;
 export default c;
 `,
+	// NextAuth's Email provider without its nodemailer default: the gateway sends through
+	// SMTP itself unless the options bring a sendVerificationRequest (email_provider.go).
+	"callgate/providers/email": `export default function Email(options) {
+  const o = options ?? {};
+  return { id: "email", type: "email", name: "Email", from: "NextAuth <no-reply@example.com>", maxAge: 24 * 60 * 60, ...o, options: o };
+}
+`,
 	"bcryptjs": `const b = globalThis.` + bridgeGlobal + `.bcrypt;
 export const compare = b.compare, compareSync = b.compareSync, hash = b.hash, hashSync = b.hashSync,
   genSalt = b.genSalt, genSaltSync = b.genSaltSync, getRounds = b.getRounds, getSalt = b.getSalt;
@@ -59,7 +66,7 @@ export default s;
 
 // builtinList names builtinModules and the provider modules of engine/oauth/presets, for
 // error messages.
-const builtinList = `"callgate/providers/credentials", "callgate/providers/passkey", "callgate/providers/oauth", "callgate/providers/oidc", "callgate/providers/<preset>" (github, google, azure-ad, microsoft-entra-id, gitlab, keycloak, auth0), "bcryptjs", "callgate/crypto", "callgate/store", "callgate/test" (tests only)`
+const builtinList = `"callgate/providers/credentials", "callgate/providers/email", "callgate/providers/passkey", "callgate/providers/oauth", "callgate/providers/oidc", "callgate/providers/<preset>" (github, google, azure-ad, microsoft-entra-id, gitlab, keycloak, auth0), "bcryptjs", "callgate/crypto", "callgate/store", "callgate/test" (tests only)`
 
 // goSupported lowers what goja cannot run. goja has classes (with private members and static
 // blocks), arrows, destructuring, spread, async/await, optional chaining, nullish coalescing

@@ -14,6 +14,7 @@ type SignInArgs struct {
 	Account     map[string]any
 	Profile     any // OAuth: the provider's profile
 	Credentials any // credentials: the submitted form
+	Email       any // e-mail: {verificationRequest: true} when the link is asked for
 }
 
 // Get implements Object.
@@ -27,13 +28,15 @@ func (a *SignInArgs) Get(key string) (any, bool) {
 		return a.Profile, a.Profile != nil
 	case "credentials":
 		return a.Credentials, a.Credentials != nil
+	case "email":
+		return a.Email, a.Email != nil
 	}
 	return nil, false
 }
 
 // Keys implements Object.
 func (a *SignInArgs) Keys() []string {
-	return presentKeys(a, "user", "account", "profile", "credentials")
+	return presentKeys(a, "user", "account", "profile", "credentials", "email")
 }
 
 // SignIn runs callbacks.signIn on the sign-in lane. Its result is JSON-shaped as the

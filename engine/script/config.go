@@ -260,9 +260,11 @@ func (g *Generation) readProvider(v *vm, val goja.Value, i int) (Provider, error
 		return g.readOAuthProvider(v, o, where, typ)
 	case "passkey":
 		return g.readNamedProvider(v, o, where, Provider{Type: typ, ID: "passkey", Name: "Passkey"})
+	case "email":
+		return g.readEmailProvider(v, o, where)
 	case "credentials":
 	default:
-		return Provider{}, g.configError(`%s.type must be "credentials", "passkey", "oauth" or "oidc", got %q`, where, typ)
+		return Provider{}, g.configError(`%s.type must be "credentials", "email", "passkey", "oauth" or "oidc", got %q`, where, typ)
 	}
 	p, err := g.readNamedProvider(v, o, where, Provider{Type: typ, ID: "credentials", Name: "Credentials"})
 	if err != nil {
@@ -394,6 +396,9 @@ func (v *vm) bind() error {
 			}
 			if fn, ok := goja.AssertFunction(po.Get("profile")); ok {
 				v.fns["profile:"+id] = boundFn{fn: fn, this: po}
+			}
+			if fn, ok := goja.AssertFunction(po.Get("sendVerificationRequest")); ok {
+				v.fns["sendVerificationRequest:"+id] = boundFn{fn: fn, this: po}
 			}
 		}
 	}

@@ -137,7 +137,7 @@ func TestOAuthProviderConfigErrors(t *testing.T) {
 		{"logout not an object", `import OIDC from "callgate/providers/oidc"; export default {providers: [OIDC({clientId: "c", issuer: "https://x.example", logout: true})]}`, "logout must be an object"},
 		{"logout unknown key", `import OIDC from "callgate/providers/oidc"; export default {providers: [OIDC({clientId: "c", issuer: "https://x.example", logout: {frontchannel: true}})]}`, "logout.frontchannel is not an option"},
 		{"logout flag not boolean", `import OIDC from "callgate/providers/oidc"; export default {providers: [OIDC({clientId: "c", issuer: "https://x.example", logout: {backchannel: "yes"}})]}`, "logout.backchannel must be a boolean"},
-		{"unknown type", `export default {providers: [{type: "saml", id: "s"}]}`, `"credentials", "passkey", "oauth" or "oidc", got "saml"`},
+		{"unknown type", `export default {providers: [{type: "saml", id: "s"}]}`, `"credentials", "email", "passkey", "oauth" or "oidc", got "saml"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

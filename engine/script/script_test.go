@@ -290,7 +290,7 @@ func TestConfigValidation(t *testing.T) {
 		{"provider not object", "export default { providers: [ok, 'x'] };", "providers[1] must be a provider object"},
 		{"duplicate ids", "export default { providers: [ok, ok] };", `providers[1].id "credentials" is already used`},
 		{"oauth without client id", "export default { providers: [{ type: 'oauth', id: 'gh' }] };", `providers[0].clientId is required`},
-		{"unknown type", "export default { providers: [{ type: 'saml', id: 's' }] };", `providers[0].type must be "credentials", "passkey", "oauth" or "oidc", got "saml"`},
+		{"unknown type", "export default { providers: [{ type: 'saml', id: 's' }] };", `providers[0].type must be "credentials", "email", "passkey", "oauth" or "oidc", got "saml"`},
 		{"credential field", "export default { providers: [Credentials({ authorize() {}, credentials: { u: 'x' } })] };", "providers[0].credentials.u must be an object"},
 		{"callback not function", "export default { providers: [ok], callbacks: { jwt: true } };", "callbacks.jwt must be a function"},
 		{"event not function", "export default { providers: [ok], events: { signIn: 'x' } };", "events.signIn must be a function"},

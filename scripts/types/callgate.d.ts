@@ -191,7 +191,6 @@ export interface PasskeyOptions {
 
 export type PasskeyConfig = PasskeyOptions & { id: string; name: string; type: "passkey" };
 
-export type Provider = CredentialsConfig<any> | OAuthConfig<any> | PasskeyConfig;
 
 /** A second factor a callback may ask for. */
 export type SecondFactor = "totp" | "passkey";
@@ -203,6 +202,38 @@ export type SecondFactor = "totp" | "passkey";
 export interface SignInSecondFactor {
   secondFactor: true | SecondFactor[];
 }
+
+/** Options of the e-mail provider (callgate/providers/email), as NextAuth's Email provider. */
+export interface EmailOptions {
+  /** Provider id, used in /api/auth/signin/<id> and /api/auth/callback/<id>. Default "email". */
+  id?: string;
+  /** Shown on the sign-in button. Default "Email". */
+  name?: string;
+  /** The sender, an RFC 5322 address. Default "NextAuth <no-reply@example.com>". */
+  from?: string;
+  /** Seconds a sign-in link stays valid. Default 86400 (24 hours). */
+  maxAge?: number;
+  /**
+   * The SMTP server of the default sender: "smtp://user:pass@host:587" (STARTTLS when offered),
+   * "smtps://…" (TLS from the first byte), or nodemailer's object. Default localhost:25.
+   */
+  server?: string | { host?: string; port?: number; secure?: boolean; auth?: { user?: string; pass?: string } };
+  /** Hashes the stored token instead of the auth secret. */
+  secret?: string;
+  /** Sends the link yourself instead of through SMTP. A throw is error=EmailSignin. */
+  sendVerificationRequest?: (params: {
+    identifier: string;
+    url: string;
+    expires: Date;
+    provider: { id: string; type: "email"; name: string; from: string; maxAge: number; server: Record<string, any> };
+    token: string;
+    theme: Theme;
+  }) => Awaitable<void>;
+}
+
+export type EmailConfig = EmailOptions & { id: string; name: string; type: "email"; options?: EmailOptions };
+
+export type Provider = CredentialsConfig<any> | OAuthConfig<any> | EmailConfig | PasskeyConfig;
 
 /** The request the `authorized` callback decides: a read-only copy. */
 export interface AuthorizedRequest {

@@ -18,6 +18,12 @@ declare module "callgate/providers/passkey" {
   export default function Passkey(options?: PasskeyOptions): PasskeyConfig;
 }
 
+declare module "callgate/providers/email" {
+  import type { EmailConfig, EmailOptions } from "./callgate";
+  /** Builds an e-mail (magic link) provider, like next-auth/providers/email. Needs a store. */
+  export default function Email(options?: EmailOptions): EmailConfig;
+}
+
 declare module "callgate/providers/oauth" {
   import type { OAuthConfig, OAuthOptions } from "./callgate";
   /** Builds a plain OAuth 2 provider: authorization, token and userinfo URLs. */
