@@ -93,17 +93,18 @@ func TestRevocationsStale(t *testing.T) {
 			// The store comes back and says announcements may have been missed.
 			fs.setDown(false)
 			g.Revocations.announced(store.Revocation{})
-			testkit.WaitFor(t, "the list reloaded after a missed announcement", 5*time.Second, func() error {
+			// The list turns fresh just before the recovery is logged: await both.
+			testkit.WaitFor(t, "the list reloaded after a missed announcement, and the recovery logged", 5*time.Second, func() error {
 				if !g.Revocations.Fresh() {
 					return errors.New("not fresh")
+				}
+				if !strings.Contains(logs.String(), "the store is back") {
+					return errors.New("the recovery is not logged yet")
 				}
 				return nil
 			})
 			if revoked, err := g.Revocations.Check(ctx, "u1", "t1", time.Now()); revoked || err != nil {
 				t.Errorf("fresh check: got %v, %v", revoked, err)
-			}
-			if !strings.Contains(logs.String(), "the store is back") {
-				t.Errorf("the recovery was not logged:\n%s", logs)
 			}
 		})
 	}

@@ -75,8 +75,8 @@ import Passkey from "callgate/providers/passkey";
 		{"id not a string", `export default { providers: [Passkey({ id: 7 })] };`, "providers[0].id must be a string, got number"},
 		{"name not a string", `export default { providers: [Passkey({ name: {} })] };`, "providers[0].name must be a string, got object"},
 		{"unknown type", `export default { providers: [{ type: "webauthn", id: "w" }] };`,
-			`providers[0].type must be "credentials", "passkey", "oauth" or "oidc", got "webauthn"`},
-		{"type missing", `export default { providers: [{ id: "w" }] };`, `providers[0].type must be "credentials", "passkey", "oauth" or "oidc", got ""`},
+			`providers[0].type must be "credentials", "email", "passkey", "oauth" or "oidc", got "webauthn"`},
+		{"type missing", `export default { providers: [{ id: "w" }] };`, `providers[0].type must be "credentials", "email", "passkey", "oauth" or "oidc", got ""`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
