@@ -64,6 +64,13 @@ type Users interface {
 	// batch) aborts the whole import with an error naming the record by its index in users
 	// and wrapping ErrDuplicate.
 	ImportUsers(ctx context.Context, users []User) error
+	// UpdateUser applies patch to the user with this ID and returns the stored result; the
+	// ID and CreatedAt never change. Atomically with the write, a username or e-mail taken
+	// by another user (e-mails compared case-insensitively) is refused with an error naming
+	// the field and wrapping ErrDuplicate, and the values it gives up are freed for others.
+	// A missing user is ErrNotFound; a result ValidateUser refuses (UserPatch.Apply), an
+	// error. A refused update changes nothing.
+	UpdateUser(ctx context.Context, id string, patch UserPatch) (User, error)
 	// FindUser returns the user matching q, or ErrNotFound.
 	FindUser(ctx context.Context, q UserQuery) (User, error)
 	// ListUsers returns every user, ordered by username (byte-wise).

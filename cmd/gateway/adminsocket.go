@@ -76,6 +76,13 @@ var adminOps = map[string]adminOp{
 		}
 		return nil, st.ImportUsers(ctx, users)
 	},
+	"UpdateUser": func(ctx context.Context, st cliStore, args json.RawMessage) (any, error) {
+		var a updateArgs
+		if err := decodeArgs(args, &a); err != nil {
+			return nil, err
+		}
+		return st.UpdateUser(ctx, a.ID, a.Patch)
+	},
 	"DeleteUser": func(ctx context.Context, st cliStore, args json.RawMessage) (any, error) {
 		var q store.UserQuery
 		if err := decodeArgs(args, &q); err != nil {
@@ -104,6 +111,12 @@ var adminOps = map[string]adminOp{
 		}
 		return nil, st.Revoke(ctx, r)
 	},
+}
+
+// updateArgs are UpdateUser's arguments on the socket.
+type updateArgs struct {
+	ID    string          `json:"id"`
+	Patch store.UserPatch `json:"patch"`
 }
 
 // errBadAdminRequest marks a request the socket could not read.
@@ -319,6 +332,10 @@ func (s *socketStore) CreateUser(ctx context.Context, u store.User) (out store.U
 
 func (s *socketStore) ImportUsers(ctx context.Context, users []store.User) error {
 	return s.call(ctx, "ImportUsers", users, nil)
+}
+
+func (s *socketStore) UpdateUser(ctx context.Context, id string, p store.UserPatch) (u store.User, err error) {
+	return u, s.call(ctx, "UpdateUser", updateArgs{ID: id, Patch: p}, &u)
 }
 
 func (s *socketStore) DeleteUser(ctx context.Context, q store.UserQuery) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -61,6 +62,34 @@ func TestCLIThroughRunningGateway(t *testing.T) {
 	if _, err := s.CreateUser(t.Context(), store.User{Username: "jatin", Name: "Again"}); !errors.Is(err, store.ErrDuplicate) {
 		t.Errorf("CreateUser of a taken username through the socket: got %v, want ErrDuplicate", err)
 	}
+	// set-password, set-role and update keep the id, and the running gateway signs in with
+	// the new password at once.
+	before, err := s.FindUser(t.Context(), store.UserQuery{Username: "jatin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	c := &cli{stdin: strings.NewReader("a-new-password-42\n"), stdout: out, stderr: out, getenv: func(string) string { return "" }}
+	if err := c.run(t.Context(), []string{"users", "set-password", "--username", "jatin", "--cost", "4", "--data", gw.DataDir}); err != nil {
+		t.Fatalf("users set-password: %v\n%s", err, out)
+	}
+	runCLI(t, "users", "set-role", "--email", "jatin@example.com", "--role", "auditor", "--data", gw.DataDir)
+	runCLI(t, "users", "update", "--id", before.ID, "--field", "name=Jatin K", "--field", "team=blue", "--data", gw.DataDir)
+	after, err := s.FindUser(t.Context(), store.UserQuery{Username: "jatin"})
+	if err != nil || after.ID != before.ID || after.Role != "auditor" || after.Name != "Jatin K" || after.Extra["team"] != "blue" || after.PasswordHash == before.PasswordHash {
+		t.Fatalf("jatin after set-password, set-role and update: %+v %v; want the same id %s, role auditor, name Jatin K, team blue and a new hash", after, err, before.ID)
+	}
+	fresh := newBrowserClient(t)
+	if res := signInWithCredentials(t, fresh, gw, "jatin", "secret"); res.Status == http.StatusOK {
+		t.Error("the old password still signs in")
+	}
+	if res := signInWithCredentials(t, fresh, gw, "jatin", "a-new-password-42"); res.Status != http.StatusOK {
+		t.Errorf("the new password: got %d %s, want a sign-in", res.Status, res.Body)
+	}
+	if err := runCLIErr(t, "users", "update", "--username", "jatin", "--field", "email=alice@example.com", "--data", gw.DataDir); err == nil || !strings.Contains(err.Error(), "already") {
+		t.Errorf("update to a taken e-mail through the socket: got %v, want it refused as taken", err)
+	}
+
 	if out := runCLI(t, "users", "delete", "--username", "alice", "--data", gw.DataDir); !strings.Contains(out, "alice") {
 		t.Errorf("users delete through the running gateway: got\n%s", out)
 	}
@@ -93,5 +122,41 @@ func TestAdminSocketStale(t *testing.T) {
 	ln.Close()
 	if _, ok := dialAdminSocket(dir); ok {
 		t.Error("a closed socket still answers")
+	}
+}
+
+// runCLIErr runs a gateway command that may fail, and returns its error.
+func runCLIErr(t *testing.T, args ...string) error {
+	t.Helper()
+	out := &syncBuffer{}
+	c := &cli{stdin: strings.NewReader(""), stdout: out, stderr: out, getenv: func(string) string { return "" }}
+	return c.run(t.Context(), args)
+}
+
+// TestUsersUpdateWithoutGateway: with no gateway running, the update commands open the
+// embedded store themselves.
+func TestUsersUpdateWithoutGateway(t *testing.T) {
+	data := t.TempDir()
+	runCLI(t, "users", "import", "--data", data, repoPath("testdata", "users.json"))
+	runCLI(t, "users", "set-role", "--username", "alice", "--role", "admin", "--data", data)
+	var listed []struct{ Username, Role string }
+	out := runCLI(t, "users", "list", "--json", "--data", data)
+	if err := json.Unmarshal([]byte(out), &listed); err != nil {
+		t.Fatalf("users list --json: %v\n%s", err, out)
+	}
+	for _, u := range listed {
+		if u.Username == "alice" && u.Role != "admin" {
+			t.Errorf("alice after set-role: role %q, want admin", u.Role)
+		}
+	}
+	for _, args := range [][]string{
+		{"users", "update", "--username", "alice", "--field", "password=x"},
+		{"users", "update", "--username", "alice"},
+		{"users", "set-role", "--username", "alice"},
+		{"users", "update", "--username", "alice", "--email", "alice@example.com", "--field", "name=A"},
+	} {
+		if err := runCLIErr(t, append(args, "--data", data)...); err == nil {
+			t.Errorf("gateway %s: got no error, want a usage error", strings.Join(args, " "))
+		}
 	}
 }

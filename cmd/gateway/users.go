@@ -40,10 +40,14 @@ const usersUsage = `Usage:
   gateway users import FILE [--data DIR]
   gateway users list [--json] [--data DIR]
   gateway users delete (--id ID | --username U | --email E) [--data DIR]
+  gateway users set-password (--id ID | --username U | --email E) [--data DIR]
+  gateway users set-role (--id ID | --username U | --email E) --role R [--data DIR]
+  gateway users update (--id ID | --username U | --email E) --field k=v [--unset k] [--data DIR]
 
 Users live in DIR/callgate.db (DIR defaults to ./data), or in Redis with --store URL (env
 CALLGATE_STORE); --redis-ca FILE (env CALLGATE_REDIS_CA) trusts the private CA of a rediss://
-server. Run 'gateway users <command> --help' for a command's flags.
+server. While a gateway runs on the embedded store, every command works through its admin
+socket DIR/callgate.sock. Run 'gateway users <command> --help' for a command's flags.
 `
 
 const usersAddUsage = `Usage: gateway users add --username U [--name N] [--email E] [--role R] [--cost 10] [--data DIR]
@@ -100,6 +104,12 @@ func (c *cli) runUsers(ctx context.Context, args []string) error {
 		return c.usersList(ctx, args[1:])
 	case "delete":
 		return c.usersDelete(ctx, args[1:])
+	case "set-password":
+		return c.usersSetPassword(ctx, args[1:])
+	case "set-role":
+		return c.usersSetRole(ctx, args[1:])
+	case "update":
+		return c.usersUpdate(ctx, args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(c.stdout, usersUsage)
 		return flag.ErrHelp
@@ -333,9 +343,7 @@ func cell(s string) string {
 func (c *cli) usersDelete(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("users delete", flag.ContinueOnError)
 	dataDir := dataFlag(fs, c.getenv)
-	id := fs.String("id", "", "the user's id")
-	username := fs.String("username", "", "the user's username")
-	email := fs.String("email", "", "the user's e-mail (case-insensitive)")
+	who := selectorFlags(fs)
 	rest, err := c.parseFlags(fs, usersDeleteUsage, args)
 	if err != nil {
 		return err
@@ -343,28 +351,12 @@ func (c *cli) usersDelete(ctx context.Context, args []string) error {
 	if len(rest) > 0 {
 		return c.usageError(fs, usersDeleteUsage, "unexpected argument %q", rest[0])
 	}
-	var q store.UserQuery
-	var field, value string
-	set := 0
-	for _, f := range []struct {
-		name  string
-		value string
-		dst   *string
-	}{{"id", *id, &q.ID}, {"username", *username, &q.Username}, {"email", *email, &q.Email}} {
-		if f.value != "" {
-			set++
-			*f.dst, field, value = f.value, f.name, f.value
-		}
-	}
-	if set != 1 {
-		return c.usageError(fs, usersDeleteUsage, "give exactly one of --id, --username or --email")
+	if _, _, err := who.query(); err != nil {
+		return c.usageError(fs, usersDeleteUsage, "%v", err)
 	}
 
 	return c.withStore(dataDir, func(s cliStore) error {
-		u, err := s.FindUser(ctx, q)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no user with %s %q", field, value)
-		}
+		u, err := who.find(ctx, s)
 		if err != nil {
 			return fmt.Errorf("delete user: %w", err)
 		}

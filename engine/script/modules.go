@@ -244,7 +244,7 @@ func (v *vm) storeModule() *goja.Object {
 	rt := v.rt
 	users := rt.NewObject()
 	_ = users.Set("findOne", func(fc goja.FunctionCall) goja.Value {
-		q := v.userQuery(fc.Argument(0))
+		q := v.userQueryFor("users.findOne", fc.Argument(0))
 		st := v.gen.users
 		if st == nil {
 			v.throw("Error", "users.findOne: no user store is configured")
@@ -265,6 +265,7 @@ func (v *vm) storeModule() *goja.Object {
 			return v.userDocument(r.(store.User))
 		})
 	})
+	v.addUserWrites(users)
 	freeze(rt, users)
 	factors := rt.NewObject()
 	_ = factors.Set("list", func(fc goja.FunctionCall) goja.Value {
@@ -353,11 +354,12 @@ func (v *vm) factorList(f userFactors) goja.Value {
 	return rt.NewArray(items...)
 }
 
-// userQuery reads findOne's query: one or more of username, email, _id and id (strings).
-func (v *vm) userQuery(arg goja.Value) store.UserQuery {
+// userQueryFor reads the query of users.findOne or users.update (fn, for errors): one or
+// more of username, email, _id and id (strings).
+func (v *vm) userQueryFor(fn string, arg goja.Value) store.UserQuery {
 	o, ok := arg.(*goja.Object)
 	if !ok || v.typeOf(arg) != "object" {
-		v.throw("TypeError", "users.findOne: the query must be an object such as {username}, got "+v.typeOf(arg))
+		v.throw("TypeError", fn+": the query must be an object such as {username}, got "+v.typeOf(arg))
 	}
 	var q store.UserQuery
 	n := 0
@@ -368,7 +370,7 @@ func (v *vm) userQuery(arg goja.Value) store.UserQuery {
 		}
 		s, isStr := val.Export().(string)
 		if !isStr || isObject(val) {
-			v.throw("TypeError", fmt.Sprintf("users.findOne: %s must be a string, got %s", k, v.typeOf(val)))
+			v.throw("TypeError", fmt.Sprintf("%s: %s must be a string, got %s", fn, k, v.typeOf(val)))
 		}
 		switch k {
 		case "username":
@@ -377,16 +379,16 @@ func (v *vm) userQuery(arg goja.Value) store.UserQuery {
 			q.Email = s
 		case "_id", "id":
 			if q.ID != "" && q.ID != s {
-				v.throw("TypeError", "users.findOne: _id and id differ")
+				v.throw("TypeError", fn+": _id and id differ")
 			}
 			q.ID = s
 		default:
-			v.throw("TypeError", fmt.Sprintf("users.findOne: unknown query field %q (use username, email, _id or id)", k))
+			v.throw("TypeError", fmt.Sprintf("%s: unknown query field %q (use username, email, _id or id)", fn, k))
 		}
 		n++
 	}
 	if n == 0 {
-		v.throw("TypeError", "users.findOne: the query needs at least one of username, email, _id or id")
+		v.throw("TypeError", fn+": the query needs at least one of username, email, _id or id")
 	}
 	return q
 }

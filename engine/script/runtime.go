@@ -115,6 +115,8 @@ type callState struct {
 	truncated  bool
 	unhandled  map[*goja.Promise]struct{}
 	jobPending func()
+	// userEvents counts the events users.create and users.update fired (users_write.go).
+	userEvents int
 }
 
 // context returns the call's context: the caller's, ending at the call's deadline. Go work

@@ -263,6 +263,9 @@ func (m *memUsers) FindUser(_ context.Context, q store.UserQuery) (store.User, e
 func (m *memUsers) CreateUser(context.Context, store.User) (store.User, error) {
 	return store.User{}, errTestStore
 }
+func (m *memUsers) UpdateUser(context.Context, string, store.UserPatch) (store.User, error) {
+	return store.User{}, errTestStore
+}
 func (m *memUsers) ImportUsers(context.Context, []store.User) error   { return errTestStore }
 func (m *memUsers) ListUsers(context.Context) ([]store.User, error)   { return nil, errTestStore }
 func (m *memUsers) DeleteUser(context.Context, store.UserQuery) error { return errTestStore }

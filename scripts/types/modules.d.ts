@@ -156,9 +156,58 @@ declare module "callgate/store" {
     _id?: string;
     id?: string;
   }
+  /**
+   * A new user for users.create: username is required; any field not listed is kept as an
+   * extra field (JSON values; names starting with "$" are refused).
+   */
+  export interface NewUser {
+    /** 24 lowercase hex characters; generated when left out. */
+    _id?: string;
+    username: string;
+    name?: string | null;
+    /** Unique, compared case-insensitively. */
+    email?: string | null;
+    role?: string | null;
+    /** A plain password: the gateway stores its bcrypt hash (cost 10). */
+    password?: string | null;
+    /** An existing bcrypt hash ($2a$, $2b$ or $2y$), stored as it is. Not with password. */
+    passwordHash?: string;
+    [extra: string]: unknown;
+  }
+  /**
+   * The fields to set. null clears name, email, role or password (no password sign-in);
+   * on an extra field it stores null. _id cannot be changed nor username removed.
+   */
+  export interface UserChanges {
+    username?: string;
+    name?: string | null;
+    email?: string | null;
+    role?: string | null;
+    password?: string | null;
+    passwordHash?: string;
+    [extra: string]: unknown;
+  }
+  /** MongoDB's update operators; $unset removes fields (its values are ignored). */
+  export interface UserUpdateOperators {
+    $set?: UserChanges;
+    $unset?: { [field: string]: unknown };
+  }
   export const users: {
     /** Resolves to a fresh copy of the user, or null. Rejects when the store fails. */
     findOne(query: UserQuery): Promise<UserDocument | null>;
+    /**
+     * Stores a new user and resolves to its document, after events.createUser has run.
+     * Rejects with an Error when the username or e-mail is taken
+     * (`users.create: username "jatin" is already taken`) or a field is invalid.
+     */
+    create(user: NewUser): Promise<UserDocument>;
+    /**
+     * Changes the one user query matches, keeping its _id, and resolves to its new
+     * document, after events.updateUser has run. Rejects with an Error when no user matches,
+     * a new username or e-mail is taken, or a field is invalid; a refused update changes
+     * nothing.
+     */
+    update(query: UserQuery, changes: UserChanges | UserUpdateOperators): Promise<UserDocument>;
   };
   /** One of a user's factors, as factors.list describes it: never a secret. */
   export type Factor =

@@ -38,6 +38,7 @@ func TestUsers(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ExtraRoundTrips", func(t *testing.T) { testExtra(t, open(t)) })
 	t.Run("ConcurrentCreateSameUsername", func(t *testing.T) { testConcurrentCreate(t, open(t)) })
 	t.Run("CancelledContext", func(t *testing.T) { testCancelled(t, open(t)) })
+	t.Run("Update", func(t *testing.T) { testUserUpdates(t, open) })
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(context.Background()); err != nil {
 			t.Fatalf("Ping: got %v, want nil", err)
@@ -465,7 +466,7 @@ func testExtra(t *testing.T, s store.Store) {
 }
 
 func testConcurrentCreate(t *testing.T, s store.Store) {
-	const racers = 16
+	const racers = 100
 	var wg sync.WaitGroup
 	errs := make([]error, racers)
 	for i := range racers {
