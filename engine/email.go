@@ -238,14 +238,19 @@ func (e *Engine) emailCallback(a *authRequest, p script.Provider) response {
 
 // emailUserFor is NextAuth's callbackHandler for e-mail: the store user with that address,
 // else a new one, verified now (events.createUser). The user's emailVerified is now in
-// both cases.
+// both cases, and stored (events.updateUser for an existing user).
 func (e *Engine) emailUserFor(a *authRequest, st store.Store, p script.Provider, email string) (map[string]any, bool, error) {
 	ctx := a.r.Context()
 	verified := e.now().UTC().Format("2006-01-02T15:04:05.000Z")
 	u, err := st.FindUser(ctx, store.UserQuery{Email: email})
 	if err == nil {
+		// NextAuth's updateUser({id, emailVerified}): the link proved the address.
+		u, err = st.UpdateUser(ctx, u.ID, store.UserPatch{SetExtra: map[string]any{"emailVerified": verified}})
+		if err != nil {
+			return nil, false, fmt.Errorf("mark the e-mail verified: %w", err)
+		}
 		m := emailUser(u)
-		m["emailVerified"] = verified
+		a.emit(script.EventUpdateUser, map[string]any{"user": m})
 		return m, false, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {

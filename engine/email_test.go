@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -39,6 +40,7 @@ export default {
   },
   events: {
     async createUser({ user }) { console.log("createUser", user.email, user.emailVerified); },
+    async updateUser({ user }) { console.log("updateUser", user.email, "verified", user.emailVerified); },
     async signIn(msg) { console.log("signIn event", JSON.stringify(Object.keys(msg)), msg.isNewUser); },
   },
 };
@@ -192,7 +194,7 @@ func TestEmailSignInEndToEnd(t *testing.T) {
 }
 
 func TestEmailSignInExistingUser(t *testing.T) {
-	gw, _, m := emailGateway(t, guard.Options{}, nil, "")
+	gw, st, m := emailGateway(t, guard.Options{}, nil, "")
 	b := gw.browser(t)
 	if r := b.askLink("JATIN@example.com", "/"); r.body != verifyRequestAnswer {
 		t.Fatalf("POST: got %s", r.body)
@@ -206,6 +208,17 @@ func TestEmailSignInExistingUser(t *testing.T) {
 	if strings.Contains(gw.logs.String(), "createUser") {
 		t.Error("an existing user was created again")
 	}
+	// The link proved the address: stored on the user, as NextAuth's updateUser does.
+	u, err := st.FindUser(t.Context(), store.UserQuery{Email: "jatin@example.com"})
+	if err != nil || u.Extra["emailVerified"] == nil || u.Username != "jatin" {
+		t.Errorf("jatin after the e-mail sign-in: %+v %v, want emailVerified stored", u, err)
+	}
+	testkit.WaitFor(t, "events.updateUser", 10*time.Second, func() error {
+		if !strings.Contains(gw.logs.String(), "updateUser jatin@example.com verified 20") {
+			return errors.New("not logged yet")
+		}
+		return nil
+	})
 	if !strings.Contains(gw.logs.String(), `signIn event [\"user\",\"account\",\"isNewUser\"] false`) {
 		t.Error("events.signIn: want isNewUser false")
 	}
