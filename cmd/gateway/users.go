@@ -344,15 +344,8 @@ func (c *cli) usersDelete(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("users delete", flag.ContinueOnError)
 	dataDir := dataFlag(fs, c.getenv)
 	who := selectorFlags(fs)
-	rest, err := c.parseFlags(fs, usersDeleteUsage, args)
-	if err != nil {
+	if err := c.parseOneUser(fs, usersDeleteUsage, args, who, ""); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return c.usageError(fs, usersDeleteUsage, "unexpected argument %q", rest[0])
-	}
-	if _, _, err := who.query(); err != nil {
-		return c.usageError(fs, usersDeleteUsage, "%v", err)
 	}
 
 	return c.withStore(dataDir, func(s cliStore) error {

@@ -82,6 +82,22 @@ func (s userSelector) find(ctx context.Context, st store.Users) (store.User, err
 	return u, err
 }
 
+// parseOneUser parses the flags of a command that names one user (selectorFlags) and takes
+// no positional argument; hint follows the message about one.
+func (c *cli) parseOneUser(fs *flag.FlagSet, usage string, args []string, who userSelector, hint string) error {
+	rest, err := c.parseFlags(fs, usage, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return c.usageError(fs, usage, "unexpected argument %q%s", rest[0], hint)
+	}
+	if _, _, err := who.query(); err != nil {
+		return c.usageError(fs, usage, "%v", err)
+	}
+	return nil
+}
+
 // fieldFlags collects repeated --field k=v flags.
 type fieldFlags []string
 
@@ -93,15 +109,8 @@ func (c *cli) usersSetPassword(ctx context.Context, args []string) error {
 	dataDir := dataFlag(fs, c.getenv)
 	who := selectorFlags(fs)
 	cost := fs.Int("cost", defaultBcryptCost, fmt.Sprintf("bcrypt cost (%d-%d)", bcrypt.MinCost, bcrypt.MaxCost))
-	rest, err := c.parseFlags(fs, usersSetPasswordUsage, args)
-	if err != nil {
+	if err := c.parseOneUser(fs, usersSetPasswordUsage, args, who, " (the password is read from stdin or prompted for, never taken from arguments)"); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return c.usageError(fs, usersSetPasswordUsage, "unexpected argument %q (the password is read from stdin or prompted for, never taken from arguments)", rest[0])
-	}
-	if _, _, err := who.query(); err != nil {
-		return c.usageError(fs, usersSetPasswordUsage, "%v", err)
 	}
 	if *cost < bcrypt.MinCost || *cost > bcrypt.MaxCost {
 		return c.usageError(fs, usersSetPasswordUsage, "--cost %d: want %d to %d", *cost, bcrypt.MinCost, bcrypt.MaxCost)
@@ -133,15 +142,8 @@ func (c *cli) usersSetRole(ctx context.Context, args []string) error {
 	dataDir := dataFlag(fs, c.getenv)
 	who := selectorFlags(fs)
 	role := fs.String("role", "", "the new role (empty clears it)")
-	rest, err := c.parseFlags(fs, usersSetRoleUsage, args)
-	if err != nil {
+	if err := c.parseOneUser(fs, usersSetRoleUsage, args, who, ""); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return c.usageError(fs, usersSetRoleUsage, "unexpected argument %q", rest[0])
-	}
-	if _, _, err := who.query(); err != nil {
-		return c.usageError(fs, usersSetRoleUsage, "%v", err)
 	}
 	roleSet := false
 	fs.Visit(func(f *flag.Flag) { roleSet = roleSet || f.Name == "role" })
@@ -158,15 +160,8 @@ func (c *cli) usersUpdate(ctx context.Context, args []string) error {
 	var fields, unset fieldFlags
 	fs.Var(&fields, "field", "`k=v`: set a field (repeatable)")
 	fs.Var(&unset, "unset", "`k`: remove an extra field (repeatable)")
-	rest, err := c.parseFlags(fs, usersUpdateUsage, args)
-	if err != nil {
+	if err := c.parseOneUser(fs, usersUpdateUsage, args, who, ""); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return c.usageError(fs, usersUpdateUsage, "unexpected argument %q", rest[0])
-	}
-	if _, _, err := who.query(); err != nil {
-		return c.usageError(fs, usersUpdateUsage, "%v", err)
 	}
 	patch, err := fieldPatch(fields, unset)
 	if err != nil {

@@ -16,12 +16,20 @@ import (
 // skips, except in CI, where it fails.
 func HydraBinary(t testing.TB, repoRoot string) string {
 	t.Helper()
-	path := os.Getenv("CALLGATE_HYDRA")
+	return peerBinary(t, repoRoot, "CALLGATE_HYDRA", "hydra", "Ory Hydra")
+}
+
+// peerBinary returns a pinned peer's binary: the environment variable env, else
+// testdata/<name>/bin/<name> under repoRoot, where test.sh builds it from the pinned module
+// in testdata/<name>. Without it the test skips, except in CI, where it fails.
+func peerBinary(t testing.TB, repoRoot, env, name, display string) string {
+	t.Helper()
+	path := os.Getenv(env)
 	if path == "" {
-		path, _ = filepath.Abs(filepath.Join(repoRoot, "testdata", "hydra", "bin", "hydra"))
+		path, _ = filepath.Abs(filepath.Join(repoRoot, "testdata", name, "bin", name))
 	}
 	if _, err := os.Stat(path); err != nil {
-		msg := fmt.Sprintf("Ory Hydra not found at %s (./test.sh builds it from testdata/hydra)", path)
+		msg := fmt.Sprintf("%s not found at %s (./test.sh builds it from testdata/%s)", display, path, name)
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}

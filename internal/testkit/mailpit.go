@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -18,18 +17,7 @@ import (
 // there). Without it the test skips, except in CI, where it fails.
 func MailpitBinary(t testing.TB, repoRoot string) string {
 	t.Helper()
-	path := os.Getenv("CALLGATE_MAILPIT")
-	if path == "" {
-		path, _ = filepath.Abs(filepath.Join(repoRoot, "testdata", "mailpit", "bin", "mailpit"))
-	}
-	if _, err := os.Stat(path); err != nil {
-		msg := fmt.Sprintf("Mailpit not found at %s (./test.sh builds it from testdata/mailpit)", path)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
+	return peerBinary(t, repoRoot, "CALLGATE_MAILPIT", "mailpit", "Mailpit")
 }
 
 // Mailpit is one running Mailpit: an SMTP server that keeps every message it accepts in
