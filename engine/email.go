@@ -172,7 +172,7 @@ func emailAdapterUser(a *authRequest, st store.Store, email string) (map[string]
 
 // emailUser is a store user as the callbacks see it after an e-mail sign-in.
 func emailUser(u store.User) map[string]any {
-	m := session.AdapterUser(u)
+	m := u.AdapterUser()
 	if _, ok := m["emailVerified"]; !ok {
 		m["emailVerified"] = nil
 	}

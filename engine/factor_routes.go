@@ -948,7 +948,7 @@ func (e *Engine) passkeySignIn(a *authRequest, p script.Provider) response {
 	held.Succeeded(ctx)
 	account := map[string]any{"providerAccountId": user.ID, "type": "passkey", "provider": p.ID}
 	res := e.signInTail(a, &signInAttempt{
-		in:          session.SignIn{User: session.AdapterUser(user), Account: account, UserID: user.ID, HasID: true},
+		in:          session.SignIn{User: user.AdapterUser(), Account: account, UserID: user.ID, HasID: true},
 		signInExtra: map[string]any{},
 		amr:         []string{amrPasskey},
 	})

@@ -139,7 +139,7 @@ func (e *Engine) oauthHandlerFailed(a *authRequest, cookies []string, err error)
 // oauthAdapterUser is the store user as callbacks see it after an OAuth sign-in: the
 // adapter user with its image.
 func oauthAdapterUser(u store.User) map[string]any {
-	m := session.AdapterUser(u)
+	m := u.AdapterUser()
 	if _, ok := m["image"]; !ok {
 		m["image"] = nil
 	}

@@ -34,3 +34,24 @@ func DecodeUser(raw []byte) (User, error) {
 	return User{ID: d.ID, Username: d.Username, Name: d.Name, Email: d.Email, Role: d.Role,
 		PasswordHash: d.PasswordHash, Extra: d.Extra, CreatedAt: d.CreatedAt}, nil
 }
+
+// AdapterUser is the user as callbacks and events see it: NextAuth's AdapterUser ({id,
+// name, email}) plus callgate's username, role and extra fields, never the password hash.
+// A fresh map for every call.
+func (u User) AdapterUser() map[string]any {
+	m := make(map[string]any, len(u.Extra)+5)
+	for k, v := range u.Extra {
+		m[k] = v
+	}
+	m["id"] = u.ID
+	m["username"] = u.Username
+	m["name"] = u.Name
+	m["email"] = u.Email
+	if u.Email == "" {
+		m["email"] = nil
+	}
+	if u.Role != "" {
+		m["role"] = u.Role
+	}
+	return m
+}

@@ -429,20 +429,7 @@ func (v *vm) logEventError(e Event, thrown goja.Value, frames []goja.StackFrame)
 // image}) plus callgate's username, role and extra fields, never the password hash. It is
 // the shape the engine passes to events.createUser after an OAuth sign-in.
 func adapterUser(u store.User) map[string]any {
-	m := map[string]any{}
-	for k, val := range u.Extra {
-		m[k] = val
-	}
-	m["id"] = u.ID
-	m["username"] = u.Username
-	m["name"] = u.Name
-	m["email"] = u.Email
-	if u.Email == "" {
-		m["email"] = nil
-	}
-	if u.Role != "" {
-		m["role"] = u.Role
-	}
+	m := u.AdapterUser()
 	if _, ok := m["image"]; !ok {
 		m["image"] = nil
 	}

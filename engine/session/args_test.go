@@ -159,7 +159,7 @@ func TestDatabaseCallbackArgs(t *testing.T) {
 	ctx := context.Background()
 	st, u := storeWithUser(t, store.User{Username: "jane", Name: "Jane"})
 	gen, strategy := loadArgs(t, "database", st, Options{})
-	issued, err := strategy.Issue(ctx, gen, SignIn{User: AdapterUser(u), UserID: u.ID, HasID: true})
+	issued, err := strategy.Issue(ctx, gen, SignIn{User: u.AdapterUser(), UserID: u.ID, HasID: true})
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}

@@ -35,26 +35,6 @@ func newToken() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// AdapterUser is the store user as callbacks see it (NextAuth's AdapterUser plus callgate's
-// fields), never with the password hash.
-func AdapterUser(u store.User) map[string]any {
-	m := map[string]any{}
-	for k, v := range u.Extra {
-		m[k] = v
-	}
-	m["id"] = u.ID
-	m["username"] = u.Username
-	m["name"] = u.Name
-	m["email"] = u.Email
-	if u.Email == "" {
-		m["email"] = nil
-	}
-	if u.Role != "" {
-		m["role"] = u.Role
-	}
-	return m
-}
-
 // Read is NextAuth's database session read: the session and its user (one store read),
 // deleted when expired, extended once updateAge has passed, session({session, user,
 // newSession, trigger?}) with the stored expiry, and the cookie re-sent with a fresh one.
@@ -111,7 +91,7 @@ func (s *databaseStrategy) Read(ctx context.Context, gen *script.Generation, raw
 			return Read{}, unavailable(err)
 		}
 	}
-	user := AdapterUser(usr)
+	user := usr.AdapterUser()
 	arg := script.SessionArgs{User: present(user), NewSession: orNull(u.Data)}
 	if u.Update {
 		arg.Trigger = "update"
@@ -204,7 +184,7 @@ func (s *databaseStrategy) Lookup(ctx context.Context, raw string) (*Session, er
 	if revoked, err := s.providerRevoked(ctx, entry.session); err != nil || revoked {
 		return nil, err
 	}
-	user := AdapterUser(entry.user)
+	user := entry.user.AdapterUser()
 	claims := map[string]any{"sub": entry.user.ID, "name": entry.user.Name, "email": user["email"],
 		"exp": float64(entry.session.Expires.Unix())}
 	if v, ok := user["image"]; ok {

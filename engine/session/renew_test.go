@@ -142,7 +142,7 @@ func TestDatabaseRenew(t *testing.T) {
 	scripts := strings.Replace(strategyScripts, "updateAge: 600", "updateAge: 600, absoluteMaxAge: 5400", 1)
 	gen, strategy, clk := loadScripts(t, scripts, "database", st, Options{})
 	signedIn := clk.Now()
-	issued, err := strategy.Issue(ctx, gen, SignIn{User: AdapterUser(u), UserID: u.ID, HasID: true})
+	issued, err := strategy.Issue(ctx, gen, SignIn{User: u.AdapterUser(), UserID: u.ID, HasID: true})
 	if err != nil {
 		t.Fatal(err)
 	}

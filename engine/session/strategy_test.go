@@ -117,7 +117,7 @@ func TestDatabaseStrategy(t *testing.T) {
 	ctx := context.Background()
 	st, u := storeWithUser(t, store.User{Username: "jane", Name: "Jane"})
 	gen, strategy, clk := loadStrategy(t, "database", st)
-	issued, err := strategy.Issue(ctx, gen, SignIn{User: AdapterUser(u), UserID: u.ID, HasID: true})
+	issued, err := strategy.Issue(ctx, gen, SignIn{User: u.AdapterUser(), UserID: u.ID, HasID: true})
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -157,7 +157,7 @@ func TestDatabaseStrategy(t *testing.T) {
 		t.Errorf("past maxAge: got %+v, %v, want Clear", rd, err)
 	}
 
-	again, err := strategy.Issue(ctx, gen, SignIn{User: AdapterUser(u), UserID: u.ID, HasID: true})
+	again, err := strategy.Issue(ctx, gen, SignIn{User: u.AdapterUser(), UserID: u.ID, HasID: true})
 	if err != nil {
 		t.Fatal(err)
 	}
