@@ -183,16 +183,26 @@ func smtpDeliver(ctx context.Context, s script.EmailServer, sender, rcpt string,
 	if err := step("HELO", c.Hello("localhost")); err != nil {
 		return err
 	}
-	if ok, _ := c.Extension("STARTTLS"); ok && !s.Secure {
-		if err := step("STARTTLS", c.StartTLS(tlsConfig)); err != nil {
-			return err
+	if !s.Secure {
+		// The message is a sign-in link: it must not cross a network in the clear. A server
+		// that offers no STARTTLS (or a man in the middle who strips the offer) is refused,
+		// but for one on this machine's loopback.
+		if ok, _ := c.Extension("STARTTLS"); ok {
+			if err := step("STARTTLS", c.StartTLS(tlsConfig)); err != nil {
+				return err
+			}
+		} else if !loopbackHost(s.Host) {
+			return fmt.Errorf("smtp %s: the server offers no STARTTLS; the sign-in link is not sent in the clear (use smtps:// or a server with STARTTLS)", addr)
 		}
 	}
 	if s.User != "" {
-		if ok, _ := c.Extension("AUTH"); ok {
-			if err := step("AUTH", c.Auth(smtp.PlainAuth("", s.User, s.Password, s.Host))); err != nil {
-				return err
-			}
+		// Credentials configured and no AUTH offered is a server (or a man in the middle)
+		// that would accept the link unauthenticated: refuse rather than send it anyway.
+		if ok, _ := c.Extension("AUTH"); !ok {
+			return fmt.Errorf("smtp %s: a user is configured but the server offers no AUTH", addr)
+		}
+		if err := step("AUTH", c.Auth(smtp.PlainAuth("", s.User, s.Password, s.Host))); err != nil {
+			return err
 		}
 	}
 	if err := step("MAIL FROM", c.Mail(sender)); err != nil {
@@ -212,4 +222,13 @@ func smtpDeliver(ctx context.Context, s script.EmailServer, sender, rcpt string,
 		return err
 	}
 	return step("QUIT", c.Quit())
+}
+
+// loopbackHost reports whether host is this machine: localhost, or a loopback address.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

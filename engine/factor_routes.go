@@ -147,9 +147,13 @@ func (e *Engine) challengePage(a *authRequest) response {
 	}
 	v := &factorView{StepUp: s.pending == nil, RecoveryRemaining: remaining}
 	v.Passkey, v.TOTP = has[kindPasskey], has[kindTOTP]
-	if s.pending != nil && !v.Passkey && !v.TOTP {
-		// Trust on first use: the user has just proved their password and has no factor of
-		// the kinds the policy accepts; enrolling one completes the sign-in.
+	hasFactor, err := e.hasAnyFactor(ctx, s.userID)
+	if err != nil {
+		return e.pages.serverError(a, unavailable(err))
+	}
+	if s.pending != nil && !hasFactor {
+		// Trust on first use: the user has just proved their password and has no factor
+		// at all; enrolling one of the kinds the policy accepts completes the sign-in.
 		v.Enrol = true
 		v.Passkey, v.TOTP = slices.Contains(kinds, kindPasskey), slices.Contains(kinds, kindTOTP)
 	}
@@ -159,7 +163,7 @@ func (e *Engine) challengePage(a *authRequest) response {
 		callbackURL = s.pending.CallbackURL
 	}
 	errCode := a.query.Get("error")
-	if v.StepUp && !v.Passkey && !v.TOTP && !v.Recovery && errCode == "" {
+	if !v.Enrol && !v.Passkey && !v.TOTP && !v.Recovery && errCode == "" {
 		errCode = "SecondFactorNotEnrolled"
 	}
 	return e.pages.renderFactorPage(a, "challenge", "Verify it's you", callbackURL, errCode, v)
@@ -447,35 +451,68 @@ func (e *Engine) mayChangeFactors(a *authRequest, s *factorSubject, kind string)
 		if kind == "" || !slices.Contains(s.pending.Kinds, kind) {
 			return jsonError(http.StatusForbidden, "forbidden", "this sign-in does not accept that factor"), false
 		}
-		has, err := e.enrolled(ctx, s.userID, s.pending.Kinds)
+		// Trust on first use is for users with no factor at all: one who has any (of any
+		// kind, turned on or not) must prove it, never enrol another in its place.
+		hasFactor, err := e.hasAnyFactor(ctx, s.userID)
 		if err != nil {
 			return e.storeFailed(a, "list factors", err), false
 		}
-		for _, k := range s.pending.Kinds {
-			if has[k] {
-				return jsonError(http.StatusForbidden, "forbidden", "prove the factor you have enrolled first"), false
-			}
+		if hasFactor {
+			return jsonError(http.StatusForbidden, "forbidden", "prove the factor you have enrolled first"), false
 		}
 		return response{}, true
 	}
-	now := e.factors.now()
-	at := s.authTime(now)
-	if !at.IsZero() && now.Sub(at) <= a.cfg.Factors.RecentAuthentication {
-		return response{}, true
-	}
-	back := e.base + "/factors"
-	has, err := e.enrolled(ctx, s.userID, e.factors.kinds(&a.cfg))
+	hasFactor, err := e.hasAnyFactor(ctx, s.userID)
 	if err != nil {
 		return e.storeFailed(a, "list factors", err), false
 	}
+	if e.recentlyAuthenticated(a, s, hasFactor) {
+		return response{}, true
+	}
+	back := e.base + "/factors"
 	target := e.base + "/signin?callbackUrl=" + url.QueryEscape(back)
-	if has[kindPasskey] || has[kindTOTP] {
+	if hasFactor {
 		target = e.challengeURL(back, nil, "")
 	}
 	res := jsonResponse(http.StatusForbidden, map[string]string{
 		"error": "reauthenticate", "message": "changing your factors needs a recent sign-in", "url": target,
 	})
 	return res, false
+}
+
+// hasAnyFactor reports whether the user has any passkey, TOTP enrolment or recovery code,
+// whatever the config turns on now.
+func (e *Engine) hasAnyFactor(ctx context.Context, userID string) (bool, error) {
+	has, err := e.enrolled(ctx, userID, []string{kindPasskey, kindTOTP})
+	if err != nil {
+		return false, err
+	}
+	if has[kindPasskey] || has[kindTOTP] {
+		return true, nil
+	}
+	n, err := e.factors.st.CountRecoveryCodes(ctx, userID)
+	return n > 0, err
+}
+
+// recentlyAuthenticated reports whether the session's last authentication is recent
+// enough to change factors: within factors.recentAuthentication, not in the future (a
+// claim no clock of ours wrote), and, for a user who has a factor, one that proved a factor
+// (a password alone cannot remove the factor that guards it).
+func (e *Engine) recentlyAuthenticated(a *authRequest, s *factorSubject, hasFactor bool) bool {
+	now := e.factors.now()
+	at := s.authTime(now)
+	if at.IsZero() || at.After(now.Add(time.Minute)) || now.Sub(at) > a.cfg.Factors.RecentAuthentication {
+		return false
+	}
+	if !hasFactor || s.pending != nil {
+		return true
+	}
+	for _, m := range s.amr() {
+		if m == amrOTP || m == amrPasskey {
+			return true
+		}
+	}
+	return false
 }
 
 // changingSubject is the subject of a request that enrols a factor of kind: it must be
@@ -931,6 +968,8 @@ func (e *Engine) passkeySignIn(a *authRequest, p script.Provider) response {
 			return refused("passkey: %v", err)
 		case err != nil:
 			return err
+		case !res.UserVerified:
+			return refused("passkey sign-in without user verification")
 		}
 		return e.usePasskey(ctx, res)
 	}()
@@ -950,7 +989,9 @@ func (e *Engine) passkeySignIn(a *authRequest, p script.Provider) response {
 	res := e.signInTail(a, &signInAttempt{
 		in:          session.SignIn{User: user.AdapterUser(), Account: account, UserID: user.ID, HasID: true},
 		signInExtra: map[string]any{},
-		amr:         []string{amrPasskey},
+		// A verified passkey is two factors at once: the key, and the PIN or biometric
+		// that unlocked it.
+		amr: []string{amrPasskey, amrMulti},
 	})
 	res.cookies = append([]string{clear}, res.cookies...)
 	return res

@@ -323,6 +323,24 @@ func (s *factorSubject) authTime(now time.Time) time.Time {
 	return time.Time{}
 }
 
+// amr is the session's recorded authentication methods (a jwt token's decoded array, or a
+// database session's list); none for a pending sign-in.
+func (s *factorSubject) amr() []string {
+	switch v := s.token[session.AMRClaim].(type) {
+	case []string:
+		return v
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, m := range v {
+			if str, ok := m.(string); ok {
+				out = append(out, str)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
 // subject finds who the request is for: a valid pending sign-in first (the user is in the
 // middle of one), else the session.
 func (e *Engine) subject(a *authRequest) (*factorSubject, error) {
@@ -398,13 +416,37 @@ func (e *Engine) enrolled(ctx context.Context, userID string, kinds []string) (m
 }
 
 // withMethod is the amr of an authentication: the methods already proved (the password of
-// a pending sign-in) and this one, with "mfa" once there are two.
+// a pending sign-in) and this one, each once, with "mfa" once there are two distinct ones.
 func withMethod(before []string, method string) []string {
-	amr := append(append([]string(nil), before...), method)
-	if len(amr) > 1 {
+	amr := slices.Clone(before)
+	if !slices.Contains(amr, method) {
+		amr = append(amr, method)
+	}
+	methods := 0
+	for _, m := range amr {
+		if m != amrMulti {
+			methods++
+		}
+	}
+	if methods > 1 && !slices.Contains(amr, amrMulti) {
 		amr = append(amr, amrMulti)
 	}
 	return amr
+}
+
+// kindMethods are the amr methods each factor kind proves.
+var kindMethods = map[string]string{kindPasskey: amrPasskey, kindTOTP: amrOTP}
+
+// unproved are the kinds whose method the sign-in has not proved already: a passkey
+// sign-in asked for a passkey second factor has it.
+func unproved(kinds, amr []string) []string {
+	var out []string
+	for _, k := range kinds {
+		if !slices.Contains(amr, kindMethods[k]) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // challengeURL is the challenge page for a step-up back to target, offering kinds.

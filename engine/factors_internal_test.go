@@ -49,11 +49,42 @@ func TestWithMethod(t *testing.T) {
 		{nil, amrPasskey, []string{amrPasskey}},
 		{[]string{amrPassword}, amrOTP, []string{amrPassword, amrOTP, amrMulti}},
 		{[]string{amrFederated}, amrPasskey, []string{amrFederated, amrPasskey, amrMulti}},
+		// The same method twice is one method: no "mfa" from proving one factor again.
+		{[]string{amrPasskey}, amrPasskey, []string{amrPasskey}},
+		{[]string{amrPasskey, amrMulti}, amrOTP, []string{amrPasskey, amrMulti, amrOTP}},
 	}
 	for _, tt := range tests {
 		before := slices.Clone(tt.before)
 		if got := withMethod(tt.before, tt.method); !slices.Equal(got, tt.want) || !slices.Equal(tt.before, before) {
 			t.Errorf("withMethod(%v, %s) = %v (before now %v), want %v and before unchanged", before, tt.method, got, tt.before, tt.want)
+		}
+	}
+}
+
+func TestUnproved(t *testing.T) {
+	tests := []struct {
+		kinds, amr, want []string
+	}{
+		{[]string{kindPasskey, kindTOTP}, []string{amrPassword}, []string{kindPasskey, kindTOTP}},
+		{[]string{kindPasskey}, []string{amrPasskey, amrMulti}, nil},
+		{[]string{kindPasskey, kindTOTP}, []string{amrPasskey, amrMulti}, []string{kindTOTP}},
+		{[]string{kindTOTP}, []string{amrFederated}, []string{kindTOTP}},
+	}
+	for _, tt := range tests {
+		if got := unproved(tt.kinds, tt.amr); !slices.Equal(got, tt.want) {
+			t.Errorf("unproved(%v, %v) = %v, want %v", tt.kinds, tt.amr, got, tt.want)
+		}
+	}
+}
+
+// TestLoopbackHost: only this machine may receive a sign-in link without TLS.
+func TestLoopbackHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "127.0.0.1": true, "127.9.9.9": true, "::1": true,
+		"mail.example.com": false, "10.0.0.5": false, "localhost.example.com": false, "": false,
+	} {
+		if got := loopbackHost(host); got != want {
+			t.Errorf("loopbackHost(%q) = %v, want %v", host, got, want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -463,5 +464,113 @@ func TestFactorPagesOverridden(t *testing.T) {
 		if r := b.getPage(tt.path); r.status != http.StatusFound || r.header.Get("Location") != tt.want {
 			t.Errorf("GET %s: got %d %q, want a redirect to %s", tt.path, r.status, r.header.Get("Location"), tt.want)
 		}
+	}
+}
+
+// TestCoreClaimsNotForgeable: amr and auth_time are the core's. A jwt callback that adds
+// them at sign-in, or copies them from an update() the client sent, cannot put them on a
+// token that does not hold them.
+func TestCoreClaimsNotForgeable(t *testing.T) {
+	scripts := strings.Replace(factorScripts, `factors: { totp: { issuer: "Example" }, passkey: true },`, "", 1)
+	scripts = strings.Replace(scripts, `    jwt({ token, user }) {
+      if (user) token.role = user.role;
+      return token;
+    },`, `    jwt({ token, user, trigger, session }) {
+      if (user) return { ...token, role: user.role, amr: ["hwk", "mfa"], auth_time: 9999999999 };
+      if (trigger === "update") return { ...token, ...session };
+      return token;
+    },`, 1)
+	g, _ := factorGateway(t, scripts, guard.Options{}, time.Now)
+	b := g.browser(t)
+	if r := b.signIn("credentials", "ada", "pw"); r.status != http.StatusOK {
+		t.Fatalf("sign in: got %d %s", r.status, r.body)
+	}
+	if claims := sessionClaims(t, g, b); claims["amr"] != nil || claims["auth_time"] != nil || claims["role"] != "user" {
+		t.Fatalf("token after a jwt callback that sets amr at sign-in: %v, want no amr or auth_time (and the role it may set)", claims)
+	}
+	body := `{"csrfToken":"` + b.csrf() + `","data":{"amr":["hwk","mfa"],"auth_time":9999999999,"theme":"dark"}}`
+	if r := b.do(http.MethodPost, "/api/auth/session", body, "application/json"); r.status != http.StatusOK {
+		t.Fatalf("update(): got %d %s", r.status, r.body)
+	}
+	claims := sessionClaims(t, g, b)
+	if claims["amr"] != nil || claims["auth_time"] != nil || claims["theme"] != "dark" {
+		t.Fatalf("token after an update() carrying amr: %v, want no amr or auth_time (and the update's other data)", claims)
+	}
+}
+
+// TestEnrolmentNeedsNoFactorAtAll: trust on first use is for a user with no factor of any
+// kind. One with a passkey, asked for a TOTP code by the policy, cannot enrol an
+// authenticator app of an attacker's during the pending sign-in; and a password sign-in,
+// however recent, cannot remove the factors of a user who has one.
+func TestEnrolmentNeedsNoFactorAtAll(t *testing.T) {
+	g, st := factorGateway(t, factorScripts, guard.Options{}, time.Now)
+	ctx := context.Background()
+	for _, id := range []string{"65a1f0c2e4b0a1b2c3d4e5f6", "65a1f0c2e4b0a1b2c3d4e5f7"} {
+		if err := st.CreatePasskey(ctx, store.Passkey{ID: []byte("key-of-" + id), UserID: id, Name: "YubiKey", PublicKey: []byte{1, 2, 3}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := g.browser(t)
+	b.signIn("credentials", "jatin", "pw")
+	if page := b.getPage("/api/auth/challenge"); strings.Contains(page.body, `id="enrol-totp"`) {
+		t.Errorf("the challenge page offers enrolment to a user who has a passkey:\n%s", page.body)
+	}
+	if r := b.postForm("/api/auth/totp/enroll", url.Values{"csrfToken": {b.csrf()}}); r.status != http.StatusForbidden {
+		t.Fatalf("TOTP enrolment during the pending sign-in of a user with a passkey: got %d %s, want 403", r.status, r.body)
+	}
+	if _, err := st.TOTP(ctx, "65a1f0c2e4b0a1b2c3d4e5f6"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a TOTP enrolment was stored: %v", err)
+	}
+
+	// ada's policy asks nothing: her password signs her in, just now, but proved no factor.
+	ada := g.browser(t)
+	ada.signIn("credentials", "ada", "pw")
+	r := ada.postForm("/api/auth/factors/remove", url.Values{"csrfToken": {ada.csrf()}, "type": {"passkey"}, "id": {"a2V5LW9mLTY1YTFmMGMyZTRiMGExYjJjM2Q0ZTVmNw"}})
+	if r.status != http.StatusForbidden || jsonBody(t, r)["error"] != "reauthenticate" {
+		t.Fatalf("removing a passkey after a password-only sign-in: got %d %s, want 403 reauthenticate", r.status, r.body)
+	}
+	if keys, _ := st.ListPasskeys(ctx, "65a1f0c2e4b0a1b2c3d4e5f7"); len(keys) != 1 {
+		t.Errorf("ada's passkeys after the refused removal: %d, want 1", len(keys))
+	}
+}
+
+// TestLinkedByEmailAsksThePolicyAgain: an OAuth sign-in that account linking by e-mail
+// attaches to an existing store user is put to the signIn policy again with that user,
+// whom signIn did not see the first time: a provider account cannot stand in for the
+// second factor the user's role needs.
+func TestLinkedByEmailAsksThePolicyAgain(t *testing.T) {
+	iss := startTestIssuer(t, time.Now, time.Hour)
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "callgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.CreateUser(context.Background(), store.User{Username: "grace", Name: "Grace", Email: "grace@example.com", Role: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	src := fmt.Sprintf(`import OIDC from "callgate/providers/oidc";
+export default {
+  providers: [OIDC({ id: "test", issuer: %q, clientId: %q, clientSecret: %q, allowDangerousEmailAccountLinking: true })],
+  factors: { totp: true },
+  callbacks: {
+    signIn({ user }) {
+      console.log("signIn sees role " + user.role);
+      return user.role === "admin" ? { secondFactor: ["totp"] } : true;
+    },
+  },
+};
+`, iss.issuer(), iss.clientID, iss.clientSecret)
+	if err := os.WriteFile(filepath.Join(dir, "auth.config.js"), []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, gatewayConfig{fixture: dir, url: gatewayOrigin, store: st, users: st})
+	b := g.browser(t)
+	r := b.getPage(authorize(t, b, "test"))
+	if loc := r.header.Get("Location"); r.status != http.StatusFound || loc != gatewayOrigin+"/api/auth/challenge" || b.get("next-auth.session-token") != "" {
+		t.Fatalf("OAuth sign-in linked by e-mail to an admin: got %d %q and session cookie %v, want the challenge and no session", r.status, loc, b.get("next-auth.session-token") != "")
+	}
+	if logs := g.logs.String(); !strings.Contains(logs, "signIn sees role undefined") || !strings.Contains(logs, "signIn sees role admin") {
+		t.Errorf("signIn did not see first the profile user, then the linked admin; log:\n%s", logs)
 	}
 }

@@ -88,6 +88,7 @@ func (e *Engine) oauthCallback(a *authRequest, p script.Provider) response {
 				}
 				linked, s.in.IsNewUser = &u, created
 				s.in.User = oauthAdapterUser(u)
+				s.relinked = !created
 			} else if linked != nil {
 				e.oauth.SaveAccountTokens(ctx, p, signin)
 			}

@@ -102,6 +102,9 @@ type signInAttempt struct {
 	// eventsIsNewUser gives events.signIn isNewUser without a profile, as NextAuth's
 	// e-mail sign-in does.
 	eventsIsNewUser bool
+	// relinked is set by link when it attached the sign-in to an existing store user the
+	// signIn callback did not see (linking by e-mail).
+	relinked bool
 	// amr is how the provider authenticated the user (RFC 8176: "pwd" for credentials,
 	// "hwk" for a passkey, "fed" for OAuth): the session records it when factors are on.
 	amr []string
@@ -127,32 +130,21 @@ func (e *Engine) signInTail(a *authRequest, s *signInAttempt) response {
 		res.cookies = s.cookies
 		return res
 	}
-	var allowed any
-	if a.gen.Defines(script.CallbackSignIn) {
-		// A key absent from signInExtra is nil here, which leaves it out of the argument.
-		var err error
-		allowed, err = a.gen.SignIn(ctx, script.SignInArgs{
-			User: s.in.User, Account: s.in.Account,
-			Profile: s.signInExtra["profile"], Credentials: s.signInExtra["credentials"],
-			Email: s.signInExtra["email"],
-		})
-		if err != nil {
-			a.logScriptError("SIGNIN_CALLBACK_ERROR", err)
-			if msg, ok := publicMessage(err); ok {
-				return withCookies(redirectTo(200, e.urls.errorURL("error="+cookie.EncodeValue(msg))))
-			}
-			return withCookies(redirectTo(s.status(http.StatusInternalServerError), e.urls.errorURL("error=Configuration")))
-		}
-		if target, ok := allowed.(string); ok && target != "" {
-			return withCookies(redirectTo(200, e.urls.checkedRedirect(a, script.CallbackSignIn.String(), target)))
-		}
-		if !truthy(allowed) {
-			return withCookies(redirectTo(s.status(http.StatusForbidden), e.urls.errorURL("error=AccessDenied")))
-		}
+	allowed, res, done := e.runSignIn(a, s)
+	if done {
+		return withCookies(res)
 	}
 	if s.link != nil {
 		if res, done := s.link(s); done {
 			return res
+		}
+		if s.relinked && e.factors.on(&a.cfg) {
+			// The sign-in landed on an existing store user by e-mail (account linking), whom
+			// signIn did not see: its second-factor policy is asked again about that user,
+			// so a provider account cannot stand in for the factors the user's role needs.
+			if allowed, res, done = e.runSignIn(a, s); done {
+				return withCookies(res)
+			}
 		}
 	}
 	if e.factors.on(&a.cfg) {
@@ -161,8 +153,8 @@ func (e *Engine) signInTail(a *authRequest, s *signInAttempt) response {
 			e.log.ErrorContext(ctx, "signIn's second factor answer refused", "code", "SIGNIN_CALLBACK_ERROR", "error", err.Error())
 			return withCookies(redirectTo(s.status(http.StatusInternalServerError), e.urls.errorURL("error=Configuration")))
 		}
-		if asked {
-			return e.requireSecondFactor(a, s, kinds)
+		if asked && len(unproved(kinds, s.amr)) > 0 {
+			return e.requireSecondFactor(a, s, unproved(kinds, s.amr))
 		}
 		s.in.AMR = s.amr
 	} else if _, asked, _ := secondFactorKinds(allowed, nil); asked {
@@ -173,6 +165,34 @@ func (e *Engine) signInTail(a *authRequest, s *signInAttempt) response {
 		return withCookies(redirectTo(s.status(http.StatusInternalServerError), e.urls.errorURL("error=Configuration")))
 	}
 	return e.issueSignIn(a, s)
+}
+
+// runSignIn runs the signIn callback, when the script defines it, and returns what it
+// answered; done is a refusal (false, a redirect, a thrown message), whose answer is res.
+func (e *Engine) runSignIn(a *authRequest, s *signInAttempt) (allowed any, res response, done bool) {
+	if !a.gen.Defines(script.CallbackSignIn) {
+		return nil, response{}, false
+	}
+	// A key absent from signInExtra is nil here, which leaves it out of the argument.
+	allowed, err := a.gen.SignIn(a.r.Context(), script.SignInArgs{
+		User: s.in.User, Account: s.in.Account,
+		Profile: s.signInExtra["profile"], Credentials: s.signInExtra["credentials"],
+		Email: s.signInExtra["email"],
+	})
+	if err != nil {
+		a.logScriptError("SIGNIN_CALLBACK_ERROR", err)
+		if msg, ok := publicMessage(err); ok {
+			return nil, redirectTo(200, e.urls.errorURL("error="+cookie.EncodeValue(msg))), true
+		}
+		return nil, redirectTo(s.status(http.StatusInternalServerError), e.urls.errorURL("error=Configuration")), true
+	}
+	if target, ok := allowed.(string); ok && target != "" {
+		return nil, redirectTo(200, e.urls.checkedRedirect(a, script.CallbackSignIn.String(), target)), true
+	}
+	if !truthy(allowed) {
+		return nil, redirectTo(s.status(http.StatusForbidden), e.urls.errorURL("error=AccessDenied")), true
+	}
+	return allowed, response{}, false
 }
 
 // issueSignIn is the end of the sign-in tail, once every check has passed: the session,

@@ -227,6 +227,30 @@ func listenAdminSocket(dataDir string) (net.Listener, error) {
 	return ln, nil
 }
 
+// sameUserListener accepts only connections from this process's user or root (the
+// kernel's peer credentials): the socket's mode already keeps others out, and this closes
+// the moment between binding the socket and making it 0600, and any mistake in the data
+// directory's permissions.
+type sameUserListener struct {
+	net.Listener
+	log *slog.Logger
+}
+
+func (l sameUserListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		uid, err := peerUID(c)
+		if errors.Is(err, errors.ErrUnsupported) || (err == nil && (uid == os.Getuid() || uid == 0)) {
+			return c, nil
+		}
+		l.log.Warn("admin socket connection refused: another user", "code", "ADMIN_SOCKET", "peer_uid", uid, "error", fmt.Sprint(err))
+		c.Close()
+	}
+}
+
 // adminSocketComponent serves the admin socket of an embedded store for serve's lifecycle.
 func adminSocketComponent(dataDir string, st cliStore, logger *slog.Logger) component {
 	var ln net.Listener
@@ -240,7 +264,7 @@ func adminSocketComponent(dataDir string, st cliStore, logger *slog.Logger) comp
 		},
 		run: func(ctx context.Context) error {
 			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
+			go func() { errc <- srv.Serve(sameUserListener{Listener: ln, log: logger}) }()
 			select {
 			case err := <-errc:
 				return fmt.Errorf("admin socket: %w", err)
@@ -265,6 +289,15 @@ type socketStore struct {
 // false when none answers there.
 func dialAdminSocket(dataDir string) (*socketStore, bool) {
 	path := filepath.Join(dataDir, adminSocketName)
+	// Only a socket this user (or root) made is a gateway of ours: a command sends it
+	// password hashes, and a data directory others can write to must not lure them away.
+	info, err := os.Lstat(path)
+	if err != nil || info.Mode()&os.ModeSocket == 0 {
+		return nil, false
+	}
+	if owner, known := fileOwner(info); known && owner != os.Getuid() && owner != 0 {
+		return nil, false
+	}
 	conn, err := net.DialTimeout("unix", path, time.Second)
 	if err != nil {
 		return nil, false

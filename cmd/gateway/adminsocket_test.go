@@ -160,3 +160,38 @@ func TestUsersUpdateWithoutGateway(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerUID: the admin socket learns who connected from the kernel.
+func TestPeerUID(t *testing.T) {
+	ln, err := listenAdminSocket(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	client, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	defer server.Close()
+	uid, err := peerUID(server)
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skip("peer credentials are Linux-only")
+	}
+	if err != nil || uid != os.Getuid() {
+		t.Errorf("peerUID: got %d, %v; want this process's uid %d", uid, err, os.Getuid())
+	}
+}

@@ -199,12 +199,14 @@ func (p *Passkeys) FinishRegistration(u User, state, response []byte, name strin
 }
 
 // BeginLogin starts an authentication. With u nil it is a passwordless sign-in: the
-// browser offers every passkey it holds for this relying party (no allowCredentials) and
-// the answer's user handle says whose it is. With u it is a second factor or a step-up
+// browser offers every passkey it holds for this relying party (no allowCredentials), the
+// answer's user handle says whose it is, and user verification is required. With u it is a second factor or a step-up
 // for that user: only u's passkeys are allowed, and u must have one.
 func (p *Passkeys) BeginLogin(u *User) (Ceremony, error) {
 	if u == nil {
-		assertion, session, err := p.wa.BeginDiscoverableLogin()
+		// Without a password, the passkey is the whole sign-in: the authenticator must verify
+		// the user (a PIN or a biometric), not only their presence.
+		assertion, session, err := p.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 		if err != nil {
 			return Ceremony{}, fmt.Errorf("begin passkey sign-in: %w", err)
 		}

@@ -18,6 +18,9 @@ type ReadArgs struct {
 	// Claims are set on jwt's result before session() sees it (the OAuth refresh claim),
 	// as an assignment in JS would: in place, or appended.
 	Claims map[string]any
+	// Removed are claims deleted from jwt's result: the core's own (amr, auth_time, ...)
+	// that the token does not hold, which a script may not add either.
+	Removed []string
 }
 
 // ReadResult is what a session read made.
@@ -34,6 +37,7 @@ type ReadResult struct {
 // object session() receives, and the one encoded after it, as in NextAuth.
 type readState struct {
 	claims     map[string]any
+	removed    []string
 	hasSession bool       // the script defines session; if not, the body is defaults
 	defaults   Fields     // the default session
 	token      goja.Value // jwt's result (or the decoded token); nil until made
@@ -53,7 +57,7 @@ func (g *Generation) ReadSession(ctx context.Context, a ReadArgs) (res ReadResul
 	hasJWT, hasSession := g.Defines(CallbackJWT), g.Defines(CallbackSession)
 	var st readState
 	err = g.onRuntime(ctx, laneRequest, CallbackJWT.String(), time.Now(), func(v *vm, got time.Time) (abandoned bool, err error) {
-		v.staged.read = readState{claims: a.Claims, hasSession: hasSession, defaults: a.Session}
+		v.staged.read = readState{claims: a.Claims, removed: a.Removed, hasSession: hasSession, defaults: a.Session}
 		v.staged.jwt = a.JWT
 		run := func(name string, began time.Time, j job) (abandoned bool, err error) {
 			if g.observer != nil {
@@ -104,6 +108,11 @@ func readJWTResult(v *vm, name string, val goja.Value) (any, error) {
 	slices.Sort(keys)
 	for _, k := range keys {
 		if err := o.Set(k, v.toJS(st.claims[k])); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range st.removed {
+		if err := o.Delete(k); err != nil {
 			return nil, err
 		}
 	}

@@ -98,7 +98,7 @@ func (s *jwtStrategy) Read(ctx context.Context, gen *script.Generation, raw stri
 		if refresh.JWTArg != nil {
 			arg = *refresh.JWTArg
 		}
-		res, err := gen.ReadSession(ctx, script.ReadArgs{JWT: arg, Session: defaults, Claims: claims})
+		res, err := gen.ReadSession(ctx, script.ReadArgs{JWT: arg, Session: defaults, Claims: claims, Removed: s.unowned(claims)})
 		if err != nil {
 			return Read{}, err
 		}
@@ -132,6 +132,38 @@ func (s *jwtStrategy) Read(ctx context.Context, gen *script.Generation, raw stri
 		Event: map[string]any{"session": body, "token": tokenOut},
 	}, nil
 }
+
+// unowned are the core's kept claims that claims (what the core sets on a token) does not
+// hold: removed from the jwt callback's result, so a script cannot add them.
+func (s *jwtStrategy) unowned(claims map[string]any) []string {
+	var out []string
+	for _, name := range s.o.KeptClaims {
+		if _, ok := claims[name]; !ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// owned is claims with the core's kept claims it does not hold marked for removal
+// (removedClaim), for withClaims.
+func (s *jwtStrategy) owned(claims map[string]any) map[string]any {
+	removed := s.unowned(claims)
+	if len(removed) == 0 {
+		return claims
+	}
+	out := make(map[string]any, len(claims)+len(removed))
+	for k, v := range claims {
+		out[k] = v
+	}
+	for _, name := range removed {
+		out[name] = removedClaim{}
+	}
+	return out
+}
+
+// removedClaim marks a claim withClaims deletes.
+type removedClaim struct{}
 
 // keptClaims are the claims put on the jwt callback's result: the refresh's, and the
 // core's kept claims as the decoded token holds them.
@@ -200,7 +232,7 @@ func (s *jwtStrategy) encodeSignedIn(cfg script.Config, tokenOut script.JSON, am
 	if cfg.Session.AbsoluteMaxAge > 0 {
 		signedIn, tokenAge = now, min(tokenAge, cfg.Session.AbsoluteMaxAge)
 	}
-	tokenOut, err := withClaims(tokenOut, authenticationClaims(amr, now, lifetimeClaims(signedIn, extra)))
+	tokenOut, err := withClaims(tokenOut, s.owned(authenticationClaims(amr, now, lifetimeClaims(signedIn, extra))))
 	if err != nil {
 		return Cookie{}, fmt.Errorf("%w: %w", ErrEncode, err)
 	}
@@ -227,6 +259,12 @@ func withClaims(token script.JSON, claims map[string]any) (script.JSON, error) {
 	out := []byte(token)
 	for _, name := range names {
 		var err error
+		if _, remove := claims[name].(removedClaim); remove {
+			if out, err = sjson.DeleteBytes(out, name); err != nil {
+				return nil, fmt.Errorf("remove claim %s: %w", name, err)
+			}
+			continue
+		}
 		if out, err = sjson.SetBytes(out, name, claims[name]); err != nil {
 			return nil, fmt.Errorf("set claim %s: %w", name, err)
 		}
@@ -306,5 +344,7 @@ func (s *jwtStrategy) Reauthenticate(ctx context.Context, gen *script.Generation
 	} else if revoked {
 		return Cookie{}, ErrNoSession
 	}
-	return s.encodeSignedIn(gen.Config(), payload, amr, nil)
+	// The core's other kept claims (the provider session of single logout) stay as the
+	// token holds them; amr and auth_time are the new authentication's.
+	return s.encodeSignedIn(gen.Config(), payload, amr, s.keptClaims(decoded, nil))
 }

@@ -176,7 +176,7 @@ func (s *jwtStrategy) renew(ctx context.Context, gen *script.Generation, sess *S
 		}
 		tokenOut = res
 	}
-	tokenOut, err := withClaims(tokenOut, s.keptClaims(sess.token, lifetimeClaims(signedIn, refresh.Claims)))
+	tokenOut, err := withClaims(tokenOut, s.owned(s.keptClaims(sess.token, lifetimeClaims(signedIn, refresh.Claims))))
 	if err != nil {
 		return Renewal{}, fmt.Errorf("%w: %w", ErrEncode, err)
 	}

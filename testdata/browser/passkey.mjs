@@ -12,7 +12,7 @@
 //                    page enrols one (the test computes the codes), shows recovery codes
 //                    and continues; the next sign-ins refuse a wrong code, take the next
 //                    one, and take a recovery code once.
-//   manage           on the factors page: add a passkey, set up an authenticator app (the
+//   manage           on the factors page: add a passkey, prove it, set up an authenticator app (the
 //                    test computes the code), make new recovery codes, remove the app;
 //                    then, once the test has moved the clock past the recent-sign-in
 //                    limit, removing the passkey sends the browser through the challenge
@@ -272,6 +272,12 @@ const scenarios = {
     await page.waitForSelector("#greeting");
     const added = await addPasskey("Laptop");
 
+    // Now that the user has a passkey, changing factors needs it proved, not only the
+    // password: the first change goes through the challenge and back.
+    await Promise.all([page.waitForURL(onPath("/api/auth/challenge")), page.click("#totp-enroll")]);
+    await page.waitForSelector("#passkey-button");
+    await Promise.all([page.waitForURL(onPath("/api/auth/factors")), page.click("#passkey-button")]);
+    await page.waitForSelector("#totp-enroll");
     await page.click("#totp-enroll");
     await page.waitForSelector("#totp-setup");
     const secret = await text("#totp-secret");
