@@ -178,12 +178,21 @@ func TestPasskeyRegisterAndLogIn(t *testing.T) {
 	login = beginLogin(t, p, nil)
 	as := key.Get(t, login.Options)
 	as.Flags |= softauthn.FlagBS // the passkey has since been synced
-	as.Flags &^= softauthn.FlagUV
+	// Without a password the authenticator must verify the user: presence alone is refused.
+	noUV := as
+	noUV.Flags &^= softauthn.FlagUV
+	if _, err := p.FinishLogin(login.State, noUV.Response(t), lookup); !errors.Is(err, ErrRefused) {
+		t.Fatalf("FinishLogin (discoverable) without user verification: got %v, want ErrRefused", err)
+	}
+	handles = nil
+	login = beginLogin(t, p, nil)
+	as = key.Get(t, login.Options)
+	as.Flags |= softauthn.FlagBS
 	res, err = p.FinishLogin(login.State, as.Response(t), lookup)
 	if err != nil {
 		t.Fatalf("FinishLogin (discoverable): %v", err)
 	}
-	want = LoginResult{CredentialID: key.CredentialID(), UserID: alice.ID, SignCount: 2, BackupState: true, UserVerified: false}
+	want = LoginResult{CredentialID: key.CredentialID(), UserID: alice.ID, SignCount: 3, BackupState: true, UserVerified: true}
 	if fmt.Sprint(res) != fmt.Sprint(want) {
 		t.Errorf("discoverable: got %+v, want %+v", res, want)
 	}
@@ -775,8 +784,8 @@ func TestPasskeyCeremonyOptions(t *testing.T) {
 	var ro softauthn.RequestOptions
 	open := beginLogin(t, f.p, nil)
 	softauthn.DecodeOptions(t, open.Options, &ro)
-	if len(ro.PublicKey.Allow) != 0 || ro.PublicKey.Challenge != open.Challenge || ro.PublicKey.RPID != testRPID || ro.PublicKey.UserVerification != "preferred" {
-		t.Errorf("passwordless options %s: want no allowCredentials, the challenge %q, rpId %q, userVerification preferred", open.Options, open.Challenge, testRPID)
+	if len(ro.PublicKey.Allow) != 0 || ro.PublicKey.Challenge != open.Challenge || ro.PublicKey.RPID != testRPID || ro.PublicKey.UserVerification != "required" {
+		t.Errorf("passwordless options %s: want no allowCredentials, the challenge %q, rpId %q, userVerification required", open.Options, open.Challenge, testRPID)
 	}
 
 	ro = softauthn.RequestOptions{}
