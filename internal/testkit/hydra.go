@@ -3,12 +3,10 @@ package testkit
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // HydraBinary returns the Ory Hydra binary the OAuth tests run: CALLGATE_HYDRA, else
@@ -70,40 +68,5 @@ func (h Hydra) Start(t testing.TB) {
 	if h.LogoutURL != "" {
 		cmd.Env = append(cmd.Env, "URLS_LOGOUT="+h.LogoutURL)
 	}
-	var out SyncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start hydra: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-		if t.Failed() {
-			t.Logf("hydra output:\n%s", out.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(h.AdminURL() + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hydra not ready after 30s: %v\n%s", err, out.String())
-		}
-		select {
-		case <-exited:
-			t.Fatalf("hydra exited before it was ready:\n%s", out.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	runPeer(t, "hydra", cmd, cancel, h.AdminURL()+"/health/ready")
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"testing"
-	"time"
 )
 
 // MailpitBinary returns the Mailpit binary the e-mail sign-in tests send through:
@@ -43,42 +42,8 @@ func StartMailpit(t testing.TB, binary string, args ...string) *Mailpit {
 	}, args...)...)
 	// No --database: the messages live in a temporary database Mailpit deletes on exit.
 	cmd.Env = append(os.Environ(), "MP_DATABASE=")
-	var out SyncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start mailpit: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-		if t.Failed() {
-			t.Logf("mailpit output:\n%s", out.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(m.API + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return m
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mailpit not ready after 30s: %v\n%s", err, out.String())
-		}
-		select {
-		case <-exited:
-			t.Fatalf("mailpit exited before it was ready:\n%s", out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	runPeer(t, "mailpit", cmd, cancel, m.API+"/readyz")
+	return m
 }
 
 // MailpitSummary is one message of Mailpit's list (GET /api/v1/messages).
