@@ -64,6 +64,9 @@ type Options struct {
 	Fetch FetchOptions
 	// Observer, when set, is told about every call and every wait for a runtime (metrics).
 	Observer Observer
+	// Tracer, when set, is told about every callback call with its arguments and result
+	// (tracer.go): the inspector and OpenTelemetry listen here.
+	Tracer Tracer
 }
 
 // Observer receives measurements from the script host. Implementations must be safe for

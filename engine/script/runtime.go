@@ -264,7 +264,9 @@ type jobDone struct {
 func (v *vm) serve() {
 	for j := range v.jobs {
 		var err error
-		if j.args != nil {
+		if j.args != nil && v.gen.tracer != nil {
+			err = v.serveTraced(&j)
+		} else if j.args != nil {
 			err = v.run(j.ctx, j.name, j.start, j.timeout, func() (goja.Value, error) {
 				b := v.fns[j.fnName]
 				return b.fn(b.this, j.args(v, j.arg)...)

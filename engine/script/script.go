@@ -82,6 +82,7 @@ type Generation struct {
 
 	loadedAt  time.Time
 	observer  Observer
+	tracer    Tracer
 	heap      *HeapGuard
 	maxResult int
 	// maxTimeout caps every deadline: maxCallTimeout when g loaded.
@@ -197,6 +198,7 @@ func newGeneration(b *bundle, opts Options) *Generation {
 		timeouts:  opts.Timeouts,
 		maxStack:  opts.MaxCallStackSize,
 		observer:  opts.Observer,
+		tracer:    opts.Tracer,
 		heap:      opts.HeapGuard,
 		maxResult: opts.MaxResultBytes,
 		life:      lifecycle{drained: make(chan struct{})},

@@ -1,0 +1,102 @@
+package script
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// recordingTracer keeps every traced call.
+type recordingTracer struct {
+	mu    sync.Mutex
+	calls []TracedCall
+}
+
+func (r *recordingTracer) TraceCall(_ context.Context, c TracedCall) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, c)
+}
+
+func (r *recordingTracer) take() []TracedCall {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.calls
+	r.calls = nil
+	return out
+}
+
+func TestTracerSeesArgumentsAsReceivedAndResults(t *testing.T) {
+	dir := writeDir(t, map[string]string{"auth.config.js": `
+export default {
+  providers: [{ type: "credentials", id: "credentials", credentials: {},
+    authorize(credentials, req) { credentials.password = "changed"; return { id: "1", name: credentials.username } } }],
+  callbacks: {
+    jwt({ token, trigger }) { token.touched = trigger ?? "read"; return token },
+    session({ session, token }) { session.touched = token.touched; return session },
+    redirect({ url }) {
+      if (url.includes("boom")) throw new TypeError("no such page")
+      return url
+    },
+  },
+}`})
+	tr := &recordingTracer{}
+	l := load(t, dir, func(o *Options) { o.Tracer = tr })
+	ctx := context.Background()
+
+	if _, err := l.gen.Authorize(ctx, "credentials", map[string]any{"username": "alice", "password": "secret"}, map[string]any{"method": "POST"}); err != nil {
+		t.Fatal(err)
+	}
+	calls := tr.take()
+	if len(calls) != 1 || calls[0].Callback != NameAuthorize {
+		t.Fatalf("authorize traced as %+v", calls)
+	}
+	c := calls[0]
+	if len(c.Args) != 2 || !strings.Contains(string(c.Args[0]), `"password":"secret"`) || !strings.Contains(string(c.Args[1]), `"method":"POST"`) {
+		t.Errorf("authorize args %s: want what the script received, before it changed them", c.Args)
+	}
+	if string(c.Result) != `{"id":"1","name":"alice"}` {
+		t.Errorf("authorize result %s", c.Result)
+	}
+	if c.Generation != l.gen.Hash() || c.Start.IsZero() || c.Duration <= 0 {
+		t.Errorf("generation %q start %v duration %v", c.Generation, c.Start, c.Duration)
+	}
+
+	// A session read runs jwt and then session on one runtime: two traced calls.
+	_, err := l.gen.ReadSession(ctx, ReadArgs{JWT: JWTArgs{Token: map[string]any{"sub": "1"}, Session: Undefined}, Session: Fields{{"expires", "x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls = tr.take()
+	var names []string
+	for _, c := range calls {
+		names = append(names, c.Callback)
+	}
+	if strings.Join(names, ",") != "callbacks.jwt,callbacks.session" {
+		t.Fatalf("session read traced %v", names)
+	}
+	var sessArg map[string]any
+	if err := json.Unmarshal(calls[1].Args[0], &sessArg); err != nil {
+		t.Fatal(err)
+	}
+	if tok, _ := sessArg["token"].(map[string]any); tok["touched"] != "read" {
+		t.Errorf("session received %s, want the token jwt returned", calls[1].Args[0])
+	}
+
+	// A throwing callback is traced with its error, which points into the source.
+	_, err = l.gen.Redirect(ctx, RedirectArgs{URL: "http://localhost/boom", BaseURL: "http://localhost"})
+	if err == nil {
+		t.Fatal("redirect did not throw")
+	}
+	calls = tr.take()
+	var se *Error
+	if len(calls) != 1 || !errors.As(calls[0].Err, &se) || se.Line == 0 || calls[0].Result != nil {
+		t.Fatalf("throwing redirect traced as %+v", calls)
+	}
+	if !strings.Contains(se.SourceLine, "no such page") {
+		t.Errorf("error source line %q", se.SourceLine)
+	}
+}
