@@ -117,3 +117,29 @@ func (v *vm) serveTraced(j *job) error {
 	v.traceDone(j, &tr, err)
 	return err
 }
+
+// JoinTracers is one Tracer telling each of ts in turn; nil when none of ts is set, so that
+// a generation with no listener stays untraced.
+func JoinTracers(ts ...Tracer) Tracer {
+	var set []Tracer
+	for _, t := range ts {
+		if t != nil {
+			set = append(set, t)
+		}
+	}
+	switch len(set) {
+	case 0:
+		return nil
+	case 1:
+		return set[0]
+	}
+	return tracers(set)
+}
+
+type tracers []Tracer
+
+func (ts tracers) TraceCall(ctx context.Context, c TracedCall) {
+	for _, t := range ts {
+		t.TraceCall(ctx, c)
+	}
+}

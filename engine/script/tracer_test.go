@@ -100,3 +100,17 @@ export default {
 		t.Errorf("error source line %q", se.SourceLine)
 	}
 }
+
+func TestJoinTracers(t *testing.T) {
+	if JoinTracers(nil, nil) != nil {
+		t.Fatal("joining no tracers made one")
+	}
+	a, b := &recordingTracer{}, &recordingTracer{}
+	if JoinTracers(nil, a) != Tracer(a) {
+		t.Error("one tracer is not passed through as it is")
+	}
+	JoinTracers(a, nil, b).TraceCall(context.Background(), TracedCall{Callback: "callbacks.jwt"})
+	if len(a.take()) != 1 || len(b.take()) != 1 {
+		t.Error("a joined tracer did not tell every tracer")
+	}
+}
