@@ -30,6 +30,10 @@ type Options struct {
 	Entry string
 	// Env is what the scripts see as process.env: only the variables the operator listed.
 	Env map[string]string
+	// Secrets are the session secrets the gateway runs with, when they are settled (by the
+	// operator, or by the script that started the gateway); nil when the script may still
+	// choose them. A script that sets `secret` must then set these (nextauth_compat.go).
+	Secrets []string
 	// Users backs the built-in module callgate/store (users.findOne). May be nil: then
 	// findOne throws "no user store configured".
 	Users store.Users
@@ -98,6 +102,10 @@ type Config struct {
 	// Factors turns on second factors and passkeys (config_factors.go); the zero value is
 	// off, and the gateway then is NextAuth exactly.
 	Factors FactorOptions
+	// Secret is the script's `secret` (NextAuth's option) as a list in AUTH_SECRET's format,
+	// the first encrypting; nil when the script sets none. It is never a different list from
+	// Options.Secrets.
+	Secret []string
 }
 
 // Provider is one sign-in method: Type is "credentials", "oauth", "oidc" or "passkey"

@@ -99,6 +99,10 @@ func buildBundle(dir, entry string) (*bundle, error) {
 	if err := insideDir(dir, entryAbs); err != nil {
 		return nil, &Error{Kind: KindThrown, Message: fmt.Sprintf("entry %s: %v", entry, err), File: entry}
 	}
+	tsconfig, err := scriptsTsconfig(dir)
+	if err != nil {
+		return nil, err
+	}
 	plugin := api.Plugin{
 		Name: "callgate",
 		Setup: func(build api.PluginBuild) {
@@ -109,19 +113,24 @@ func buildBundle(dir, entry string) (*bundle, error) {
 				if args.Kind == api.ResolveEntryPoint {
 					return api.OnResolveResult{Path: entryAbs}, nil
 				}
-				if _, ok := builtinSource(args.Path); ok {
+				if _, ok := moduleSource(args.Path); ok {
 					return api.OnResolveResult{Path: args.Path, Namespace: builtinNamespace}, nil
 				}
 				if args.Namespace == builtinNamespace {
 					return api.OnResolveResult{}, fmt.Errorf("built-in module cannot import %q", args.Path)
 				}
-				if !strings.HasPrefix(args.Path, "./") && !strings.HasPrefix(args.Path, "../") {
-					return api.OnResolveResult{}, fmt.Errorf("import %q is not allowed: scripts may import only relative files inside the scripts directory and the built-in modules %s", args.Path, builtinList)
+				// A bare import is a file only through the paths of the scripts' tsconfig.json.
+				bare := !strings.HasPrefix(args.Path, "./") && !strings.HasPrefix(args.Path, "../")
+				if bare && (tsconfig == "" || strings.HasPrefix(args.Path, "/")) {
+					return api.OnResolveResult{}, bareImportError(args.Path)
 				}
 				res := build.Resolve(args.Path, api.ResolveOptions{
 					Importer: args.Importer, Namespace: args.Namespace, ResolveDir: args.ResolveDir,
 					Kind: args.Kind, PluginData: resolveMarker{},
 				})
+				if bare && (len(res.Errors) > 0 || inNodeModules(res.Path)) {
+					return api.OnResolveResult{}, bareImportError(args.Path)
+				}
 				if len(res.Errors) > 0 {
 					return api.OnResolveResult{}, fmt.Errorf("cannot resolve %q: %s", args.Path, res.Errors[0].Text)
 				}
@@ -134,7 +143,7 @@ func buildBundle(dir, entry string) (*bundle, error) {
 				return api.OnResolveResult{Path: res.Path, Namespace: "file"}, nil
 			})
 			build.OnLoad(api.OnLoadOptions{Filter: ".*", Namespace: builtinNamespace}, func(args api.OnLoadArgs) (api.OnLoadResult, error) {
-				src, _ := builtinSource(args.Path)
+				src, _ := moduleSource(args.Path)
 				return api.OnLoadResult{Contents: &src, Loader: api.LoaderJS}, nil
 			})
 		},
@@ -154,8 +163,10 @@ func buildBundle(dir, entry string) (*bundle, error) {
 		Charset:        api.CharsetUTF8,
 		LogLevel:       api.LogLevelSilent,
 		// An explicit tsconfig stops esbuild from reading tsconfig.json files above the
-		// scripts directory (their "paths" could map imports elsewhere).
-		TsconfigRaw: `{"compilerOptions":{}}`,
+		// scripts directory (their "paths" could map imports elsewhere): the scripts
+		// directory's own, or none. Where its paths lead is confined like any import.
+		Tsconfig:    tsconfig,
+		TsconfigRaw: tsconfigRaw(tsconfig),
 		// The CommonJS bundle runs inside a function so that its top-level declarations do
 		// not become globals; the completion value of the program is module.exports.
 		Banner:  map[string]string{"js": "(function () {\nvar module = { exports: {} }, exports = module.exports;"},

@@ -39,19 +39,16 @@ func (g *Generation) configError(format string, args ...any) *Error {
 	return e
 }
 
-// configObject finds the auth config among the entry's exports: the default export, or a
-// named `authOptions` export as in a Next.js app.
+// configObject finds the auth config among the entry's exports (findAuthOptions): the
+// default export, a named `authOptions` export, or what a NextAuth route file exports.
 func (g *Generation) configObject(v *vm) (*goja.Object, error) {
 	exp, ok := v.exports.(*goja.Object)
 	if !ok {
 		return nil, g.configError("the entry %s has no exports", g.bundle.entry)
 	}
-	val := exp.Get("default")
+	val := findAuthOptions(exp)
 	if isNullish(val) {
-		val = exp.Get("authOptions")
-	}
-	if isNullish(val) {
-		return nil, g.configError("%s must `export default` the auth config (an object with providers, callbacks, ...)", g.bundle.entry)
+		return nil, g.configError("%s must %s", g.bundle.entry, authConfigShapes)
 	}
 	o, ok := val.(*goja.Object)
 	if !ok || v.typeOf(val) != "object" {
@@ -67,7 +64,7 @@ func (g *Generation) readConfig(v *vm) error {
 		return err
 	}
 	for _, k := range cfg.Keys() {
-		if !knownTopLevel[k] {
+		if !knownTopLevel[k] && !isNextAuthOption(k) {
 			g.logger.Warn("unknown auth config key ignored", "key", k, "file", g.bundle.entry, "generation", g.shortHash())
 		}
 	}
@@ -238,6 +235,9 @@ func (g *Generation) readConfig(v *vm) error {
 		c.UseSecureCookies = &b
 	}
 	if err := g.readFactors(v, cfg, &c); err != nil {
+		return err
+	}
+	if err := joinConfigErrors(g.readNextAuthOptions(v, cfg, &c)); err != nil {
 		return err
 	}
 	g.config = c

@@ -65,6 +65,7 @@ type Generation struct {
 	// defines is has for the typed calls: one slot per Callback, then per Event (hooks.go).
 	defines  [hookSlots]bool
 	env      map[string]string
+	secrets  []string // Options.Secrets
 	users    store.Users
 	factors  store.Factors
 	logger   *slog.Logger
@@ -192,6 +193,7 @@ func newGeneration(b *bundle, opts Options) *Generation {
 	g := &Generation{
 		bundle:    b,
 		env:       opts.Env,
+		secrets:   opts.Secrets,
 		users:     opts.Users,
 		factors:   opts.Factors,
 		logger:    opts.Logger,
