@@ -35,7 +35,8 @@ http://localhost:3000, keeps its data in ./data and runs the callbacks in ./scri
 
 Environment:
   AUTH_SECRET / NEXTAUTH_SECRET  session secret(s), comma-separated; the first encrypts,
-                                 every one decrypts (rotate without signing anyone out)
+                                 every one decrypts (rotate without signing anyone out);
+                                 without them, secret_file, else the auth config's secret
   AUTH_URL / NEXTAUTH_URL        the public URL (overridden by --url)
 
 Flags:
@@ -77,19 +78,10 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	logger := newLogger(c.stderr, cfg.Log)
 	tuneGC(c.getenv)
 
-	secrets, err := c.loadSecrets(cfg, logger)
+	configured, err := c.configuredSecrets(cfg)
 	if err != nil {
 		return err
 	}
-	keys, err := token.NewKeyRing(secrets, "", token.WithClock(c.now))
-	if err != nil {
-		return fmt.Errorf("session secret: %w", err)
-	}
-	sessionTokens, err := openSessionTokens(cfg, secrets, keys, true, c.now)
-	if err != nil {
-		return err
-	}
-	logger.Info("session tokens", describeSessionTokens(sessionTokens)...)
 	st, err := c.openStore(cfg, logger)
 	if err != nil {
 		return err
@@ -100,11 +92,29 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	logger.Info("store opened", "store", cfg.RedactedStore())
 	scripts := newScriptHost(cfg, logger)
 	sopts := scripts.options(cfg, scriptOptions(cfg, st, st, logger, c.getenv))
+	// A script's `secret` (a NextAuth config's) must be the operator's secret when there is
+	// one; without one it is the gateway's.
+	sopts.Secrets = configured
 	gen, err := script.Load(ctx, sopts)
 	if err != nil {
 		return fmt.Errorf("load scripts from %s: %s", cfg.Scripts, describeScriptError(err))
 	}
 	defer shutdownGeneration(gen)
+	secrets, err := c.sessionSecrets(cfg, configured, gen.Config().Secret, logger)
+	if err != nil {
+		return err
+	}
+	// The key ring is derived once: a reload whose script sets another secret is refused.
+	sopts.Secrets = secrets
+	keys, err := token.NewKeyRing(secrets, "", token.WithClock(c.now))
+	if err != nil {
+		return fmt.Errorf("session secret: %w", err)
+	}
+	sessionTokens, err := openSessionTokens(cfg, secrets, keys, true, c.now)
+	if err != nil {
+		return err
+	}
+	logger.Info("session tokens", describeSessionTokens(sessionTokens)...)
 	if *cfg.DemoUser {
 		if err := c.ensureDemoUser(ctx, st, logger); err != nil {
 			return err
@@ -272,6 +282,29 @@ func (c *cli) loadSecrets(cfg config.Config, logger *slog.Logger) ([]string, err
 	}
 	logger.Warn("no AUTH_SECRET set: generated a development secret; set AUTH_SECRET in production", "file", path)
 	return []string{secret}, nil
+}
+
+// configuredSecrets returns the secrets the operator configured (AUTH_SECRET, NEXTAUTH_SECRET
+// or secret_file), nil when there are none (a generated development secret is not one).
+func (c *cli) configuredSecrets(cfg config.Config) ([]string, error) {
+	secrets, generated, err := c.findSecrets(cfg)
+	if errors.Is(err, errNoSecret) || generated {
+		return nil, nil
+	}
+	return secrets, err
+}
+
+// sessionSecrets returns the secrets serve runs with: the operator's, else the script's
+// `secret`, else the generated development secret (loadSecrets).
+func (c *cli) sessionSecrets(cfg config.Config, configured, fromScript []string, logger *slog.Logger) ([]string, error) {
+	switch {
+	case configured != nil:
+		return configured, nil
+	case fromScript != nil:
+		logger.Info("session secret: the secret option of the auth config", "file", cfg.Scripts)
+		return fromScript, nil
+	}
+	return c.loadSecrets(cfg, logger)
 }
 
 // readSecrets is loadSecrets for the commands that only read tokens: no secret is generated.

@@ -273,11 +273,17 @@ func (b *bundle) sourceLine(file string, n int) string {
 	}
 }
 
-// findDefaultExport locates `export default` in the entry source, so configuration errors
-// can point somewhere useful. It returns 0, 0 when there is none.
+// findDefaultExport locates the auth config in the entry source, so configuration errors
+// can point somewhere useful: `export default`, else where a NextAuth route file has it
+// (`export const authOptions`, `NextAuth(`). It returns 0, 0 when there is none.
 func (b *bundle) findDefaultExport() (line, col int) {
 	src := b.sources[b.entry]
-	i := strings.Index(src, "export default")
+	i := -1
+	for _, mark := range []string{"export default", "export const authOptions", "NextAuth("} {
+		if i = strings.Index(src, mark); i >= 0 {
+			break
+		}
+	}
 	if i < 0 {
 		return 0, 0
 	}
