@@ -225,3 +225,16 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestNextAuthUnmovedLookupNamesTheStep: with the app's own MongoDB lookup copied too,
+// `gateway check` stops at its import and names the step that replaces it.
+func TestNextAuthUnmovedLookupNamesTheStep(t *testing.T) {
+	dir := migratedScripts(t)
+	copyFile(t, migrationFixture("lib", "users.ts"), filepath.Join(dir, "lib", "users.ts"))
+	var out bytes.Buffer
+	c := &cli{stdin: strings.NewReader(""), stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
+	err := c.run(context.Background(), []string{"check", dir})
+	if err == nil || !strings.Contains(out.String(), "lib/users.ts:1:") || !strings.Contains(out.String(), `import "mongodb" is not allowed`) || !strings.Contains(out.String(), "users.findOne") {
+		t.Errorf("gateway check: got %v\n%s\nwant the mongodb import at lib/users.ts:1 refused, naming users.findOne", err, out.String())
+	}
+}

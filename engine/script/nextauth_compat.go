@@ -78,12 +78,20 @@ func importAdvice(path string) string {
 	switch {
 	case strings.Contains(path, "adapter"):
 		return "the gateway keeps users, accounts and sessions in its own store (bolt, or Redis shared by replicas), so NextAuth adapters are not used: move existing users with `gateway users import` and drop the adapter (docs/migrating-from-nextauth.md)"
+	case databaseClients[path]:
+		return "scripts reach no database: the users live in the gateway's store, where callgate/store's users.findOne reads them (bring them over with `gateway users import`; docs/migrating-from-nextauth.md)"
 	case path == "next-auth/react", path == "next-auth/middleware":
 		return path + " belongs to the app, not to the auth config: keep it there (docs/migrating-from-nextauth.md)"
 	case strings.HasPrefix(path, nextAuthProviderPrefix):
 		return "the gateway has no such provider: see docs/providers.md for the ones it has, or use next-auth/providers/oauth with the provider's endpoints"
 	}
 	return ""
+}
+
+// databaseClients are the packages a NextAuth app's user lookup commonly reads its users with.
+var databaseClients = map[string]bool{
+	"mongodb": true, "mongoose": true, "@prisma/client": true, "pg": true, "mysql2": true,
+	"drizzle-orm": true, "@supabase/supabase-js": true, "firebase-admin": true,
 }
 
 // nextAuthHandlerOptions returns the options a NextAuth(options) handler carries, or nil

@@ -199,6 +199,7 @@ func TestNextAuthImportsNotServedSayWhatToDo(t *testing.T) {
 	for _, tc := range []struct{ imp, name, want string }{
 		{`import { PrismaAdapter } from "@next-auth/prisma-adapter";`, "PrismaAdapter", "gateway users import"},
 		{`import { MongoDBAdapter } from "@auth/mongodb-adapter";`, "MongoDBAdapter", "gateway users import"},
+		{`import { MongoClient } from "mongodb";`, "MongoClient", "users.findOne"},
 		{`import { signIn } from "next-auth/react";`, "signIn", "belongs to the app"},
 		{`import Twitter from "next-auth/providers/twitter";`, "Twitter", "docs/providers.md"},
 	} {
