@@ -37,15 +37,19 @@ func copyFile(t *testing.T, src, dst string) {
 }
 
 // migratedScripts is what docs/migrating-from-nextauth.md has the user do: the route file,
-// its session types and the tsconfig.json copied into a scripts directory as they are, and
-// the user-lookup module replaced by the one reading the gateway's store.
-func migratedScripts(t *testing.T) string {
+// its session types and the tsconfig.json copied into a scripts directory as they are, where
+// the app has them (or, with routeAs, the route file as that name), and the user-lookup
+// module replaced by the one reading the gateway's store.
+func migratedScripts(t *testing.T, routeAs string) string {
 	t.Helper()
 	dir := t.TempDir()
 	asIs := map[string]string{
-		"app/api/auth/[...nextauth]/route.ts": "auth.config.ts",
+		"app/api/auth/[...nextauth]/route.ts": "app/api/auth/[...nextauth]/route.ts",
 		"types/next-auth.d.ts":                "types/next-auth.d.ts",
 		"tsconfig.json":                       "tsconfig.json",
+	}
+	if routeAs != "" {
+		asIs["app/api/auth/[...nextauth]/route.ts"] = routeAs
 	}
 	for from, to := range asIs {
 		copyFile(t, migrationFixture(filepath.FromSlash(from)), filepath.Join(dir, filepath.FromSlash(to)))
@@ -74,8 +78,17 @@ func migratedScripts(t *testing.T) string {
 // them and its session carries what the route file's callbacks add (id, role).
 func TestNextAuthRouteFileMigration(t *testing.T) {
 	node := requireNodeInterop(t)
+	for _, layout := range []struct{ name, routeAs string }{
+		{"the app's tree", ""},
+		{"route file as auth.config.ts", "auth.config.ts"},
+	} {
+		t.Run(layout.name, func(t *testing.T) { signInThroughRouteFile(t, node, migratedScripts(t, layout.routeAs)) })
+	}
+}
+
+func signInThroughRouteFile(t *testing.T, node nodeInterop, scripts string) {
 	gw := startGateway(t, gatewayOptions{
-		ScriptsDir: migratedScripts(t),
+		ScriptsDir: scripts,
 		// The app's NEXTAUTH_SECRET, listed so that the route file's
 		// `secret: process.env.NEXTAUTH_SECRET` reads it.
 		Env:  map[string]string{"NEXTAUTH_SECRET": testGatewaySecret},
@@ -229,7 +242,7 @@ func mustRead(t *testing.T, path string) string {
 // TestNextAuthUnmovedLookupNamesTheStep: with the app's own MongoDB lookup copied too,
 // `gateway check` stops at its import and names the step that replaces it.
 func TestNextAuthUnmovedLookupNamesTheStep(t *testing.T) {
-	dir := migratedScripts(t)
+	dir := migratedScripts(t, "")
 	copyFile(t, migrationFixture("lib", "users.ts"), filepath.Join(dir, "lib", "users.ts"))
 	var out bytes.Buffer
 	c := &cli{stdin: strings.NewReader(""), stdout: &out, stderr: &out, getenv: func(string) string { return "" }}

@@ -26,7 +26,8 @@ type nullValue struct{}
 type Options struct {
 	// Dir is the scripts directory. Imports are confined to it.
 	Dir string
-	// Entry is the entry file relative to Dir. Empty means auth.config.ts, else auth.config.js.
+	// Entry is the entry file relative to Dir. Empty means auth.config.ts, else auth.config.js,
+	// else a NextAuth route file where a Next.js app keeps it (defaultEntry).
 	Entry string
 	// Env is what the scripts see as process.env: only the variables the operator listed.
 	Env map[string]string

@@ -2,6 +2,7 @@ package script
 
 import (
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -92,6 +93,27 @@ func importAdvice(path string) string {
 var databaseClients = map[string]bool{
 	"mongodb": true, "mongoose": true, "@prisma/client": true, "pg": true, "mysql2": true,
 	"drizzle-orm": true, "@supabase/supabase-js": true, "firebase-admin": true,
+}
+
+// nextAuthRouteFiles are where a Next.js app keeps its NextAuth route file, relative to the
+// app's root: a scripts directory that is a copy of those files (with the tsconfig.json whose
+// paths are relative to the same root) runs the route file when it has no auth.config.
+var nextAuthRouteFiles = []string{
+	"app/api/auth/[...nextauth]/route.ts", "app/api/auth/[...nextauth]/route.js",
+	"src/app/api/auth/[...nextauth]/route.ts", "src/app/api/auth/[...nextauth]/route.js",
+	"pages/api/auth/[...nextauth].ts", "pages/api/auth/[...nextauth].js",
+	"src/pages/api/auth/[...nextauth].ts", "src/pages/api/auth/[...nextauth].js",
+}
+
+// defaultEntry is the entry when Options.Entry is empty: auth.config.ts, auth.config.js, else
+// the first NextAuth route file there is, else auth.config.js (whose absence the load reports).
+func defaultEntry(dir string) string {
+	for _, name := range append([]string{"auth.config.ts", "auth.config.js"}, nextAuthRouteFiles...) {
+		if readable(filepath.Join(dir, filepath.FromSlash(name))) {
+			return filepath.FromSlash(name)
+		}
+	}
+	return "auth.config.js"
 }
 
 // nextAuthHandlerOptions returns the options a NextAuth(options) handler carries, or nil

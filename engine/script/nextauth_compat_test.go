@@ -289,3 +289,36 @@ export default { providers: [C({ authorize: () => null })], secret: SECRET };
 		})
 	}
 }
+
+func TestDefaultEntry(t *testing.T) {
+	const config = `import C from "next-auth/providers/credentials";
+export default { providers: [C({ id: "ID", authorize: () => null })] };
+`
+	for _, tc := range []struct {
+		name  string
+		files []string
+		want  string
+	}{
+		{"auth.config.ts first", []string{"auth.config.ts", "auth.config.js", "app/api/auth/[...nextauth]/route.ts"}, "auth.config.ts"},
+		{"auth.config.js before a route file", []string{"auth.config.js", "app/api/auth/[...nextauth]/route.ts"}, "auth.config.js"},
+		{"app router", []string{"app/api/auth/[...nextauth]/route.ts", "pages/api/auth/[...nextauth].ts"}, "app/api/auth/[...nextauth]/route.ts"},
+		{"src app router", []string{"src/app/api/auth/[...nextauth]/route.js"}, "src/app/api/auth/[...nextauth]/route.js"},
+		{"pages router", []string{"pages/api/auth/[...nextauth].js"}, "pages/api/auth/[...nextauth].js"},
+		{"src pages router", []string{"src/pages/api/auth/[...nextauth].ts"}, "src/pages/api/auth/[...nextauth].ts"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := map[string]string{}
+			for _, f := range tc.files {
+				files[f] = strings.Replace(config, "ID", f, 1)
+			}
+			l := load(t, writeDir(t, files), nil)
+			if got := l.gen.Config().Providers[0].ID; got != tc.want {
+				t.Errorf("entry: got the config of %s, want %s", got, tc.want)
+			}
+		})
+	}
+	se := loadErr(t, writeDir(t, map[string]string{"lib/users.ts": "export {};"}))
+	if !strings.Contains(se.Message, "auth.config.js") {
+		t.Errorf("no entry: got %q, want it to name auth.config.js", se.Message)
+	}
+}

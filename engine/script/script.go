@@ -117,10 +117,7 @@ func Load(ctx context.Context, opts Options) (gen *Generation, err error) {
 	}
 	entry := opts.Entry
 	if entry == "" {
-		entry = "auth.config.js"
-		if readable(filepath.Join(dir, "auth.config.ts")) {
-			entry = "auth.config.ts"
-		}
+		entry = defaultEntry(dir)
 	}
 	b, err := buildBundle(dir, filepath.Clean(entry))
 	if err != nil {
