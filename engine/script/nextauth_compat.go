@@ -16,6 +16,9 @@ import (
 // gateway does not use are reported once per load, by name, with what to do instead
 // (docs/migrating-from-nextauth.md).
 
+// migrationDoc is where a NextAuth user reads what maps to what.
+const migrationDoc = "docs/migrating-from-nextauth.md"
+
 // nextAuthOptionsKey is the property of the handler NextAuth(options) returns that holds
 // the options. It is defined non-enumerable, so spreading the handler does not copy it.
 const nextAuthOptionsKey = "__callgateAuthOptions"
@@ -180,11 +183,11 @@ func (g *Generation) readNextAuthOptions(v *vm, cfg *goja.Object, c *Config) []*
 	var errs []*Error
 	for _, k := range cfg.Keys() {
 		if advice, ok := nextAuthOnlyOptions[k]; ok {
-			g.logger.Warn("NextAuth option not used by the gateway: "+advice, "code", "SCRIPT_OPTION_IGNORED", "name", k, "file", g.bundle.entry, "generation", g.shortHash())
+			g.logger.Warn("NextAuth option not used by the gateway: "+advice, "code", "SCRIPT_OPTION_IGNORED", "see", migrationDoc, "name", k, "file", g.bundle.entry, "generation", g.shortHash())
 		}
 	}
 	if s, ok := cfg.Get("session").(*goja.Object); ok && !isNullish(s.Get("generateSessionToken")) {
-		g.logger.Warn("NextAuth option not used by the gateway: database session tokens are random values the gateway makes itself", "code", "SCRIPT_OPTION_IGNORED", "name", "session.generateSessionToken", "file", g.bundle.entry, "generation", g.shortHash())
+		g.logger.Warn("NextAuth option not used by the gateway: database session tokens are random values the gateway makes itself", "code", "SCRIPT_OPTION_IGNORED", "see", migrationDoc, "name", "session.generateSessionToken", "file", g.bundle.entry, "generation", g.shortHash())
 	}
 	secret, err := g.readSecret(v, cfg)
 	if err != nil {
