@@ -220,8 +220,8 @@ func TestServeRefusesTwoSecrets(t *testing.T) {
 			defer cancel()
 			err := c.run(ctx, []string{"serve", "--data", filepath.Join(t.TempDir(), "data"), "--listen", "127.0.0.1:0",
 				"--scripts", secretScripts(t, "process.env.APP_SECRET"), "--config", writeConfig(t, "env: [APP_SECRET]\n")})
-			if err == nil || !strings.Contains(err.Error(), "secret differs from the session secret the gateway runs with") || !strings.Contains(err.Error(), "auth.config.ts:3:") {
-				t.Errorf("serve: got %v, want the secret conflict at auth.config.ts:3\n%s", err, out.String())
+			if err == nil || !strings.Contains(err.Error(), "secret differs from the session secret the gateway runs with") || !strings.Contains(err.Error(), "auth.config.ts:5:") {
+				t.Errorf("serve: got %v, want the secret conflict at auth.config.ts:5\n%s", err, out.String())
 			}
 			if strings.Contains(out.String()+fmt.Sprint(err), "app-secret") {
 				t.Errorf("the secret is in the output:\n%s", out.String())

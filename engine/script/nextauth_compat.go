@@ -3,6 +3,7 @@ package script
 import (
 	"errors"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -203,6 +204,18 @@ func (g *Generation) readNextAuthOptions(v *vm, cfg *goja.Object, c *Config) []*
 // (Options.Secrets): a reload cannot change it. A secret written into the script rather than
 // read from process.env is warned about.
 func (g *Generation) readSecret(v *vm, cfg *goja.Object) ([]string, *Error) {
+	// The errors point at the option itself when the entry has it.
+	configError := func(format string, args ...any) *Error {
+		e := g.configError(format, args...)
+		src := g.bundle.sources[g.bundle.entry]
+		if m := secretKey.FindStringSubmatchIndex(src); m != nil {
+			i := m[2]
+			e.Line = 1 + strings.Count(src[:i], "\n")
+			e.Column = i - strings.LastIndexByte(src[:i], '\n')
+			e.SourceLine = g.bundle.sourceLine(e.File, e.Line)
+		}
+		return e
+	}
 	val := cfg.Get("secret")
 	if isNullish(val) {
 		// process.env.NEXTAUTH_SECRET with the variable unset or not listed: NextAuth too
@@ -211,11 +224,11 @@ func (g *Generation) readSecret(v *vm, cfg *goja.Object) ([]string, *Error) {
 	}
 	s, ok := val.Export().(string)
 	if !ok || isObject(val) {
-		return nil, g.configError("secret must be a string, got %s", v.typeOf(val))
+		return nil, configError("secret must be a string, got %s", v.typeOf(val))
 	}
 	secrets := splitSecrets(s)
 	if len(secrets) == 0 {
-		return nil, g.configError("secret holds no secret (it is empty)")
+		return nil, configError("secret holds no secret (it is empty)")
 	}
 	fromEnv := false
 	for _, e := range g.env {
@@ -225,10 +238,13 @@ func (g *Generation) readSecret(v *vm, cfg *goja.Object) ([]string, *Error) {
 		g.logger.Warn("secret is written in the script: read it from process.env (a variable listed under env in the YAML config) so it stays out of the scripts directory", "code", "SCRIPT_LITERAL_SECRET", "file", g.bundle.entry, "generation", g.shortHash())
 	}
 	if g.secrets != nil && !slices.Equal(secrets, g.secrets) {
-		return nil, g.configError("secret differs from the session secret the gateway runs with (AUTH_SECRET, NEXTAUTH_SECRET or secret_file, or the script's secret when the gateway started): session tokens are encrypted with it, so set it in one place; changing it takes a restart")
+		return nil, configError("secret differs from the session secret the gateway runs with (AUTH_SECRET, NEXTAUTH_SECRET or secret_file, or the script's secret when the gateway started): session tokens are encrypted with it, so set it in one place; changing it takes a restart")
 	}
 	return secrets, nil
 }
+
+// secretKey finds the secret option in the entry source (not clientSecret and the like).
+var secretKey = regexp.MustCompile(`(?:^|[^\w$])(secret\s*:)`)
 
 // splitSecrets is AUTH_SECRET's format: comma-separated, blanks trimmed, empty parts dropped.
 func splitSecrets(s string) []string {

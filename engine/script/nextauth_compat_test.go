@@ -246,7 +246,11 @@ export default {
 
 func TestScriptSecret(t *testing.T) {
 	const src = `import C from "next-auth/providers/credentials";
-export default { providers: [C({ authorize: () => null })], secret: SECRET };
+import GitHub from "next-auth/providers/github";
+export default {
+  providers: [C({ authorize: () => null }), GitHub({ clientId: "id", clientSecret: "not this one" })],
+  secret: SECRET,
+};
 `
 	for _, tc := range []struct {
 		name    string
@@ -271,8 +275,8 @@ export default { providers: [C({ authorize: () => null })], secret: SECRET };
 			if tc.err != "" {
 				_, err := Load(context.Background(), Options{Dir: dir, Env: tc.env, Secrets: tc.secrets})
 				var se *Error
-				if !errors.As(err, &se) || se.Name != "ConfigError" || !strings.Contains(se.Message, tc.err) || se.File != "auth.config.js" || se.Line != 2 {
-					t.Fatalf("got %v, want a ConfigError at auth.config.js:2 containing %q", err, tc.err)
+				if !errors.As(err, &se) || se.Name != "ConfigError" || !strings.Contains(se.Message, tc.err) || se.File != "auth.config.js" || se.Line != 5 || se.Column != 3 || !strings.Contains(se.SourceLine, "secret:") {
+					t.Fatalf("got %v, want a ConfigError at auth.config.js:5:3 (the secret line) containing %q", err, tc.err)
 				}
 				return
 			}
