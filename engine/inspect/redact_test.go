@@ -42,8 +42,8 @@ func TestLooksLikeJOSE(t *testing.T) {
 	for s, want := range map[string]bool{
 		"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlc2lnbmF0dXJl": true,
 		"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ":                          false, // two parts
-		"hello.world.again.and.more.words":                                  false,
-		"eyJ with spaces . and . dots but not base64url at all":             false,
+		"hello.world.again.and.more.words":                                 false,
+		"eyJ with spaces . and . dots but not base64url at all":            false,
 	} {
 		if got := looksLikeJOSE(s); got != want {
 			t.Errorf("looksLikeJOSE(%q) = %v, want %v", s, got, want)
