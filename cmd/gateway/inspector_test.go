@@ -1,15 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callgate/callgate/engine/inspect"
+	"github.com/callgate/callgate/internal/testkit"
 )
 
 func getPath(t *testing.T, url, host string, hdr map[string]string) httpResult {
@@ -181,4 +185,47 @@ func nonLoopbackIP(t *testing.T) string {
 		}
 	}
 	return ""
+}
+
+// gateway trace follows a running gateway's flows in the terminal.
+func TestTraceFollowsARunningGateway(t *testing.T) {
+	gw := startGateway(t, gatewayOptions{Args: []string{"--dev"}})
+	out := &syncBuffer{}
+	c := &cli{stdin: strings.NewReader(""), stdout: out, stderr: out, getenv: func(string) string { return "" }}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- c.run(ctx, []string{"trace", "--url", gw.URL}) }()
+	// The stream is open once the first request's flow shows.
+	testkit.WaitFor(t, "trace prints the providers request", 30*time.Second, func() error {
+		getPath(t, gw.URL+"/api/auth/providers", "", nil)
+		if !strings.Contains(out.String(), "GET /api/auth/providers") {
+			return fmt.Errorf("trace printed %q", out.String())
+		}
+		return nil
+	})
+	if res := signInWithCredentials(t, newBrowserClient(t), gw, "jatin", "secret"); res.Status != http.StatusOK {
+		t.Fatalf("sign-in: %d", res.Status)
+	}
+	testkit.WaitFor(t, "trace prints the sign-in", 30*time.Second, func() error {
+		s := out.String()
+		for _, want := range []string{"POST /api/auth/callback/credentials", "  authorize ", "callbacks.jwt (trigger signIn)", "core token:", "answered 200"} {
+			if !strings.Contains(s, want) {
+				return fmt.Errorf("no %q in %q", want, s)
+			}
+		}
+		return nil
+	})
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("trace returned %v once interrupted", err)
+	}
+	if strings.Contains(out.String(), "secret") {
+		t.Errorf("the password is in trace's output:\n%s", out)
+	}
+	// Against a gateway whose inspector is off, trace says so and stops.
+	off := startGateway(t, gatewayOptions{})
+	err := c.run(t.Context(), []string{"trace", "--url", off.URL})
+	if err == nil || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "--dev") {
+		t.Errorf("trace against an inspector that is off: %v", err)
+	}
 }
