@@ -79,6 +79,15 @@ type Config struct {
 	// CookieDomain, e.g. ".example.com", shares the session cookie with every subdomain so
 	// routes on several hosts share one sign-in. Default: the gateway's own host only.
 	CookieDomain string `yaml:"cookie_domain"`
+	// Inspector is the live view of the callback lifecycle at /-/inspector (docs/operations.md).
+	Inspector InspectorConfig `yaml:"inspector"`
+}
+
+// InspectorConfig turns the inspector on outside --dev. Its admin credential is never in
+// the file: it is the CALLGATE_INSPECTOR_TOKEN environment variable, and without one the
+// inspector answers loopback clients only, so serve refuses a listener that is not loopback.
+type InspectorConfig struct {
+	Enabled bool `yaml:"enabled"`
 }
 
 // ScriptConfig bounds what user callbacks may take.

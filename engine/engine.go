@@ -11,6 +11,7 @@ package engine
 
 import (
 	"errors"
+	"github.com/callgate/callgate/engine/inspect"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -60,6 +61,9 @@ type Options struct {
 	Store store.Store
 	// Security tunes revocation checks and sign-in limits (engine/guard).
 	Security guard.Options
+	// Inspector, when set, is told about every auth request's flow (engine/inspect); the
+	// same inspector must be the script host's Tracer for the callbacks to join it.
+	Inspector *inspect.Inspector
 }
 
 // Engine serves /api/auth/* and the gateway's home page. It is safe for concurrent use.
@@ -105,6 +109,8 @@ type Engine struct {
 	pages *pages
 	// factors runs second factors and passkeys (factors.go, factor_routes.go).
 	factors *factors
+	// inspector is nil unless the inspector is on (inspection.go).
+	inspector *inspect.Inspector
 }
 
 // New checks the options and returns an Engine.
@@ -125,6 +131,7 @@ func New(o Options) (*Engine, error) {
 		maxBodyBytes: o.MaxBodyBytes,
 		bodyTimeout:  o.BodyTimeout,
 		now:          o.Now,
+		inspector:    o.Inspector,
 	}
 	e.base = e.origin + BasePath
 	if e.log == nil {

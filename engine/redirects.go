@@ -63,7 +63,9 @@ func (u *callbackURLs) resolveRedirect(a *authRequest, target string) (string, e
 	if err != nil {
 		return "", err
 	}
-	return u.checkedRedirect(a, script.CallbackRedirect.String(), s), nil
+	chosen := u.checkedRedirect(a, script.CallbackRedirect.String(), s)
+	inspectRedirect(a, target, s, chosen, chosen != s && !(urlpolicy.Relative(s) && chosen == u.origin+s))
+	return chosen, nil
 }
 
 // initCallbackURL is NextAuth's createCallbackUrl: body callbackUrl, else query callbackUrl,

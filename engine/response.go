@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/callgate/callgate/engine/inspect"
 	"net/http"
 )
 
@@ -81,6 +82,9 @@ func (a *authRequest) write(w http.ResponseWriter, res response) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	for k, v := range res.header {
 		h.Set(k, v)
+	}
+	if f := inspect.FromContext(a.r.Context()); f != nil {
+		inspectAnswer(f, h.Values("Set-Cookie"), res.redirect)
 	}
 	if res.redirect != "" {
 		if a.wantsJSON() {

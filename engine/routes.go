@@ -18,6 +18,10 @@ import (
 // route the action, assert the configuration, run init (CSRF and callback URL), then the
 // route.
 func (e *Engine) serveAuth(w http.ResponseWriter, r *http.Request) {
+	w, r, flow := e.startFlow(w, r)
+	if flow != nil {
+		defer endFlow(w, flow)
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			e.log.ErrorContext(r.Context(), "panic while serving an auth route", "code", "INTERNAL_ERROR", "path", r.URL.Path, "panic", fmt.Sprint(v))

@@ -52,6 +52,7 @@ func (e *Engine) credentialsSignIn(a *authRequest, p script.Provider) response {
 	if res, refused := e.limiter.refused(a); refused {
 		return res
 	}
+	inspectSecrets(a, p)
 	user, err := a.gen.Authorize(ctx, p.ID, a.body, authorizeRequest(a))
 	if err != nil {
 		if msg, ok := publicMessage(err); ok {

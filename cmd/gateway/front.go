@@ -47,6 +47,7 @@ func frontHandler(cfg config.Config, eng *engine.Engine, keys *assertion.Keys, s
 	}
 	p, err := proxy.New(proxy.Options{
 		Origin:       eng.Origin(),
+		Inspector:    eng.Inspector(),
 		SignInURL:    eng.Origin() + engine.BasePath + "/signin",
 		ChallengeURL: eng.Origin() + engine.BasePath + "/challenge",
 		Sessions: func(r *http.Request) (proxy.Session, []string, error) {

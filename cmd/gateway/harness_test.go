@@ -47,6 +47,8 @@ type gatewayOptions struct {
 	// 127.0.0.1 either way. WebAuthn needs a domain ("localhost"): its RP ID cannot be an
 	// IP address.
 	Host string
+	// ListenAll listens on every address (0.0.0.0) instead of 127.0.0.1, on the same port.
+	ListenAll bool
 }
 
 // waitForRedisPing waits until a redis-server on port answers PING.
@@ -123,7 +125,12 @@ func startGateway(t *testing.T, opts gatewayOptions) *testGateway {
 		_, port, _ := net.SplitHostPort(addr)
 		gw.URL = "http://" + net.JoinHostPort(opts.Host, port)
 	}
-	serveArgs := []string{"serve", "--listen", addr, "--url", gw.URL, "--data", gw.DataDir, "--scripts", opts.ScriptsDir}
+	listen := addr
+	if opts.ListenAll {
+		_, port, _ := net.SplitHostPort(addr)
+		listen = net.JoinHostPort("0.0.0.0", port)
+	}
+	serveArgs := []string{"serve", "--listen", listen, "--url", gw.URL, "--data", gw.DataDir, "--scripts", opts.ScriptsDir}
 	serveArgs = append(serveArgs, patientAuthorize(t, opts.Args)...)
 
 	ctx, stop := context.WithCancel(context.Background())

@@ -55,6 +55,7 @@ Usage:
   gateway test [DIR]         run the *.test.js / *.test.ts callback tests of the scripts directory
   gateway sessions <command> list or revoke a user's sessions (sign out everywhere)
   gateway token <command>    decode (verify and print) or encode a session token
+  gateway trace [flags]      follow a running gateway's callback lifecycle (its inspector)
   gateway version            print the version
 
 Run 'gateway <command> --help' for a command's flags.
@@ -99,6 +100,8 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.runSessions(ctx, args[1:])
 	case "token":
 		return c.runToken(ctx, args[1:])
+	case "trace":
+		return c.runTrace(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(c.stdout, "callgate", version)
 		return nil

@@ -22,6 +22,7 @@ import (
 
 	"github.com/callgate/callgate/config"
 	"github.com/callgate/callgate/engine"
+	"github.com/callgate/callgate/engine/inspect"
 	"github.com/callgate/callgate/engine/proxy"
 	"github.com/callgate/callgate/engine/script"
 	"github.com/callgate/callgate/engine/token"
@@ -47,6 +48,8 @@ type serveFlags struct {
 	listen, url, data, scripts, configFile string
 	upstream                               string
 	store                                  string
+	// dev turns on what a developer's machine wants and a server must not: the inspector.
+	dev bool
 }
 
 func (c *cli) runServe(ctx context.Context, args []string) error {
@@ -59,6 +62,7 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	fs.StringVar(&f.scripts, "scripts", "", "scripts directory holding auth.config.js or .ts (default ./"+config.DefaultScripts+")")
 	fs.StringVar(&f.configFile, "config", "", "YAML configuration file (see docs/configuration.md)")
 	fs.StringVar(&f.store, "store", "", "store: bolt (the embedded file in --data, default) or a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL shared by replicas")
+	fs.BoolVar(&f.dev, "dev", false, "development mode: the live callback inspector at /-/inspector (loopback clients only unless "+inspectorTokenEnv+" is set)")
 	fs.StringVar(&f.upstream, "upstream", "", "URL of one app to put behind the gateway, e.g. http://127.0.0.1:8080 (YAML routes: for more)")
 	fs.Usage = func() {
 		fmt.Fprint(c.stderr, serveUsage)
@@ -90,11 +94,17 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	// is closed before the store goes.
 	defer st.Close()
 	logger.Info("store opened", "store", cfg.RedactedStore())
+	publicURL, _ := config.ParseURL(cfg.URL)
+	insp, err := newInspector(cfg, f.dev, c.getenv, publicURL)
+	if err != nil {
+		return err
+	}
 	scripts := newScriptHost(cfg, logger)
 	sopts := scripts.options(cfg, scriptOptions(cfg, st, st, logger, c.getenv))
 	// A script's `secret` (a NextAuth config's) must be the operator's secret when there is
 	// one; without one it is the gateway's.
 	sopts.Secrets = configured
+	sopts.Tracer = script.JoinTracers(sopts.Tracer, insp.tracer())
 	gen, err := script.Load(ctx, sopts)
 	if err != nil {
 		return fmt.Errorf("load scripts from %s: %s", cfg.Scripts, describeScriptError(err))
@@ -120,12 +130,11 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	publicURL, _ := config.ParseURL(cfg.URL)
 	eng, err := engine.New(engine.Options{
 		URL: publicURL, Keys: keys, Tokens: sessionTokens, Generation: gen, Logger: logger,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, BodyTimeout: time.Duration(cfg.Server.RequestBodyTimeout),
 		CookieDomain: cfg.CookieDomain, RedirectOrigins: proxy.RedirectOrigins(publicURL.Scheme, cfg.Routes),
-		Store: st, Security: securityOptions(cfg), Now: c.now,
+		Store: st, Security: securityOptions(cfg), Now: c.now, Inspector: insp.in,
 	})
 	if err != nil {
 		return err
@@ -144,7 +153,7 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	surface := gatewaySurface(surfaceParts{auth: eng.Handler(), jwks: assertionKeys, sessionJWKS: sessionJWKSHandler(sessionTokens), ops: ops})
+	surface := gatewaySurface(surfaceParts{auth: eng.Handler(), jwks: assertionKeys, sessionJWKS: sessionJWKSHandler(sessionTokens), ops: ops, inspector: insp})
 	front, err := frontHandler(cfg, eng, assertionKeys, surface, logger, c.getenv, c.now)
 	if err != nil {
 		return err
@@ -175,6 +184,15 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	}
 	lc.add(scripts.components()...)
 	lc.add(httpComponents(cfg, publicHandler(scripts.metrics, surface, ops, front), admin, logger, c.stdout)...)
+	if insp.in != nil {
+		// Added last, so stopped first: the event streams end before the servers drain.
+		lc.add(component{name: "inspector", run: func(ctx context.Context) error {
+			<-ctx.Done()
+			insp.in.Close()
+			return nil
+		}})
+		logger.Info("the inspector is on", "path", inspect.PagePath, "credential", insp.access.Token != "")
+	}
 	return lc.run(ctx)
 }
 

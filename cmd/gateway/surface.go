@@ -49,6 +49,8 @@ type surfaceParts struct {
 	// (jwe, HS256), and then the path is the apps'.
 	sessionJWKS http.Handler
 	ops         *opsEndpoints
+	// inspector serves /-/inspector (inspector.go); off, its paths say how to turn it on.
+	inspector inspectorSetup
 }
 
 // gatewaySurface is the table. /metrics has no redacted form, so once an admin listener
@@ -68,6 +70,7 @@ func gatewaySurface(p surfaceParts) []endpoint {
 		{path: statusPath, scope: gatewayHost, label: statusPath, public: fixed(p.ops.statusRedacted), admin: p.ops.status},
 		{path: metricsPath, scope: gatewayHost, label: metricsPath, public: metricsPublic, admin: p.ops.metrics},
 	}
+	surface = append(surface, p.inspector.endpoints()...)
 	if p.sessionJWKS != nil {
 		surface = append(surface, endpoint{path: sessionJWKSPath, scope: everyHost, label: sessionJWKSPath, public: fixed(p.sessionJWKS)})
 	}

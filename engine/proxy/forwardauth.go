@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"github.com/callgate/callgate/engine/inspect"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -61,7 +62,14 @@ func (p *Proxy) forwardAuth(w http.ResponseWriter, r *http.Request, nginx bool) 
 		}
 	}
 	v.route = rt.Name
+	w, r, flow := p.startFlow(w, r, inspect.KindForwardAuth, rt.Name)
+	if flow != nil {
+		defer endFlow(w, flow)
+	}
 	d := p.decide(r, rt, &v)
+	if flow != nil {
+		inspectDecision(r, &d, "")
+	}
 	p.forwardCookies(w, r, d.setCookie, nginx)
 	if !d.allow {
 		p.refuse(w, r, &v, d, nginx)

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/callgate/callgate/engine/inspect"
 	"log/slog"
 	"net"
 	"net/http"
@@ -93,6 +94,9 @@ type Signer interface {
 type Options struct {
 	// Origin is the gateway's public origin, e.g. https://auth.example.com.
 	Origin string
+	// Inspector, when set, is told about every proxied request and forward-auth check
+	// (engine/inspect).
+	Inspector *inspect.Inspector
 	// SignInURL is the sign-in page; callbackUrl is appended.
 	SignInURL string
 	// ChallengeURL is the factor challenge page a step-up sends browsers to; callbackUrl
@@ -426,8 +430,15 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route) {
 	if p.o.OnRoute != nil {
 		p.o.OnRoute(w, rt.Name)
 	}
+	w, r, flow := p.startFlow(w, r, inspect.KindProxy, rt.Name)
+	if flow != nil {
+		defer endFlow(w, flow)
+	}
 	v := view{method: r.Method, path: r.URL.EscapedPath(), rawQuery: r.URL.RawQuery, header: r.Header, route: rt.Name, r: r, rt: rt, p: p}
 	d := p.decide(r, rt, &v)
+	if flow != nil {
+		inspectDecision(r, &d, rt.upstream.Host)
+	}
 	if !d.allow {
 		addCookies(w.Header(), d.setCookie)
 		p.refuse(w, r, &v, d, false)

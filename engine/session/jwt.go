@@ -127,6 +127,7 @@ func (s *jwtStrategy) Read(ctx context.Context, gen *script.Generation, raw stri
 	if err != nil {
 		return Read{}, fmt.Errorf("encode session token: %w", err)
 	}
+	inspectEncoded(ctx, "session read", tokenOut, tok)
 	return Read{
 		Active: true, Body: body, Set: &Cookie{Value: tok, Expires: expires},
 		Event: map[string]any{"session": body, "token": tokenOut},
@@ -219,13 +220,13 @@ func (s *jwtStrategy) Issue(ctx context.Context, gen *script.Generation, in Sign
 		}
 		tokenOut = b
 	}
-	return s.encodeSignedIn(gen.Config(), tokenOut, in.AMR, in.Claims)
+	return s.encodeSignedIn(ctx, gen.Config(), tokenOut, in.AMR, in.Claims)
 }
 
 // encodeSignedIn encodes the token of an authentication that happens now (a sign-in, a
 // step-up) with the core's claims (extra, and amr and auth_time when amr is set), for
 // jwt.maxAge, cut short by session.absoluteMaxAge, which counts from now.
-func (s *jwtStrategy) encodeSignedIn(cfg script.Config, tokenOut script.JSON, amr []string, extra map[string]any) (Cookie, error) {
+func (s *jwtStrategy) encodeSignedIn(ctx context.Context, cfg script.Config, tokenOut script.JSON, amr []string, extra map[string]any) (Cookie, error) {
 	now := s.o.Now()
 	var signedIn time.Time
 	tokenAge := cfg.JWT.MaxAge
@@ -240,6 +241,7 @@ func (s *jwtStrategy) encodeSignedIn(cfg script.Config, tokenOut script.JSON, am
 	if err != nil {
 		return Cookie{}, fmt.Errorf("%w: %w", ErrEncode, err)
 	}
+	inspectEncoded(ctx, "sign-in", tokenOut, tok)
 	life, _ := lifetime(cfg.Session, signedIn, now)
 	return Cookie{Value: tok, Expires: now.Add(life)}, nil
 }
@@ -346,5 +348,5 @@ func (s *jwtStrategy) Reauthenticate(ctx context.Context, gen *script.Generation
 	}
 	// The core's other kept claims (the provider session of single logout) stay as the
 	// token holds them; amr and auth_time are the new authentication's.
-	return s.encodeSignedIn(gen.Config(), payload, amr, s.keptClaims(decoded, nil))
+	return s.encodeSignedIn(ctx, gen.Config(), payload, amr, s.keptClaims(decoded, nil))
 }

@@ -192,6 +192,7 @@ func (s *jwtStrategy) renew(ctx context.Context, gen *script.Generation, sess *S
 	if err != nil {
 		return Renewal{}, fmt.Errorf("%w: %w", ErrEncode, err)
 	}
+	inspectEncoded(ctx, "renewal", tokenOut, tok)
 	// Decoded back rather than patched: the session the request is judged by is exactly
 	// what the next request's cookie will decode to.
 	claims, payload, err := s.o.Keys.DecodePayload(tok)

@@ -32,6 +32,7 @@ var layer = map[string]int{
 	"engine/script":        2,
 	"engine/assertion":     2,
 	"engine/metrics":       3,
+	"engine/inspect":       3,
 	"engine/guard":         3,
 	"engine/factor":        3,
 	"engine/bearer":        3,

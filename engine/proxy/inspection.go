@@ -1,0 +1,85 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/callgate/callgate/engine/inspect"
+)
+
+// What the proxy tells the inspector (engine/inspect), when one is on: a flow per proxied
+// request and per forward-auth check, with the access decision. With the inspector off
+// Options.Inspector is nil and each hook is a nil check.
+
+// startFlow begins a flow for r and returns the request carrying it and a writer that
+// remembers the answer's status.
+func (p *Proxy) startFlow(w http.ResponseWriter, r *http.Request, kind inspect.Kind, route string) (http.ResponseWriter, *http.Request, *inspect.Flow) {
+	if p.o.Inspector == nil {
+		return w, r, nil
+	}
+	ctx, f := p.o.Inspector.Start(r.Context(), kind, r.Method, r.URL.EscapedPath(), r.Host)
+	f.Core("route", "matched route "+route, map[string]any{"route": route})
+	return &flowStatus{ResponseWriter: w, status: http.StatusOK}, r.WithContext(ctx), f
+}
+
+type flowStatus struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *flowStatus) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *flowStatus) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *flowStatus) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func endFlow(w http.ResponseWriter, f *inspect.Flow) {
+	if fs, ok := w.(*flowStatus); ok {
+		f.End(fs.status)
+	}
+}
+
+// inspectDecision records the access decision and what it passes on: the identity header
+// names (their values are the user's identity, shown by the callbacks already; an
+// assertion is a token and never shown).
+func inspectDecision(r *http.Request, d *decision, upstream string) {
+	f := inspect.FromContext(r.Context())
+	if f == nil {
+		return
+	}
+	var summary string
+	switch {
+	case d.allow && upstream != "":
+		summary = "allowed: forwarded to " + upstream
+	case d.allow:
+		summary = "allowed"
+	case d.stepUpAsked:
+		summary = "step-up asked: factors " + strings.Join(d.stepUp, ", ")
+	case d.failed:
+		summary = "refused: a callback failed (500)"
+	case d.unavailable:
+		summary = "refused: the session store is unavailable (503)"
+	case d.location != "":
+		summary = "refused: redirect to " + d.location
+	case d.signedIn:
+		summary = "refused: signed in but not authorized (403)"
+	default:
+		summary = "refused: not signed in"
+	}
+	var headers []string
+	for name := range d.headers {
+		headers = append(headers, name)
+	}
+	detail := map[string]any{"allow": d.allow, "signedIn": d.signedIn, "identityHeaders": headers}
+	if d.auth != nil {
+		detail["auth"] = d.auth.method + " " + d.auth.kind
+	}
+	f.Core("decision", summary, detail)
+}
