@@ -81,6 +81,8 @@ type gateway struct {
 	logs     *syncBuffer
 	// swaps receives each generation the reloader swaps in, once it serves new requests.
 	swaps chan *script.Generation
+	// outcomes counts the reloads by outcome, as the metrics see them.
+	outcomes *outcomeCounter
 	// firstRequest is, for each saveLive, how long the first request after the swap took.
 	firstRequest []time.Duration
 }
@@ -124,7 +126,8 @@ func startGateway(t testing.TB, dir string, watch bool, rescan time.Duration) *g
 		t.Fatal(err)
 	}
 	swaps := make(chan *script.Generation, 16)
-	r, err := New(Options{Script: sopts, Target: swapTarget{eng, swaps}, Watch: watch, TestOnReload: true, Rescan: rescan, Logger: logger})
+	outcomes := &outcomeCounter{n: map[string]int{}}
+	r, err := New(Options{Script: sopts, Target: swapTarget{eng, swaps}, Watch: watch, TestOnReload: true, Rescan: rescan, Logger: logger, Recorder: outcomes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +149,7 @@ func startGateway(t testing.TB, dir string, watch bool, rescan time.Duration) *g
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{url: srv.URL, eng: eng, reloader: r, cookie: "next-auth.session-token=" + tok, client: &http.Client{Timeout: 10 * time.Second}, logs: logs, swaps: swaps}
+	g := &gateway{url: srv.URL, eng: eng, reloader: r, cookie: "next-auth.session-token=" + tok, client: &http.Client{Timeout: 10 * time.Second}, logs: logs, swaps: swaps, outcomes: outcomes}
 	if watch {
 		// The watcher is running once Status says so; writes before that could be missed.
 		testkit.WaitFor(t, "the watcher runs", 5*time.Second, func() error {

@@ -1,6 +1,7 @@
 package script
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -227,3 +228,24 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Errors lists the *Error values in err: each member of a joined error (errors.Join, as
+// Load returns for several problems found at once) in order, or err itself. An error that
+// is no *Error anywhere yields none.
+func Errors(err error) []*Error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []*Error
+		for _, e := range j.Unwrap() {
+			out = append(out, Errors(e)...)
+		}
+		return out
+	}
+	var se *Error
+	if errors.As(err, &se) {
+		return []*Error{se}
+	}
+	return nil
+}
