@@ -6,20 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/callgate/callgate/config"
 	"github.com/callgate/callgate/engine/script"
 )
-
-const checkUsage = `Usage: gateway check [DIR]
-
-Bundles, compiles, runs and validates the auth config in DIR (default ./scripts) exactly as
-serve does, then prints the providers and callbacks it defines. Exits non-zero with
-file:line:column on any error: use it in a pre-commit hook or CI.
-`
 
 const testUsage = `Usage: gateway test [flags] [DIR]
 
@@ -30,18 +22,6 @@ Runs the *.test.js and *.test.ts files in DIR (default ./scripts) with the callg
 Flags:
 `
 
-// checkedHooks are what check lists: every callback and event the host calls.
-func checkedHooks() []script.Hook {
-	var hooks []script.Hook
-	for _, c := range script.Callbacks() {
-		hooks = append(hooks, c)
-	}
-	for _, e := range script.Events() {
-		hooks = append(hooks, e)
-	}
-	return hooks
-}
-
 func scriptsDirArg(fs *flag.FlagSet) (string, error) {
 	switch fs.NArg() {
 	case 0:
@@ -51,52 +31,6 @@ func scriptsDirArg(fs *flag.FlagSet) (string, error) {
 	}
 	fs.Usage()
 	return "", errUsage
-}
-
-func (c *cli) runCheck(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.Usage = func() { fmt.Fprint(c.stderr, checkUsage) }
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	dir, err := scriptsDirArg(fs)
-	if err != nil {
-		return err
-	}
-	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	gen, err := script.Load(ctx, script.Options{Dir: dir, Logger: logger, PoolSize: 1})
-	if err != nil {
-		fmt.Fprintf(c.stderr, "%s\n", describeScriptError(err))
-		return fmt.Errorf("check %s: failed", dir)
-	}
-	defer gen.Close()
-	cfg := gen.Config()
-	fmt.Fprintf(c.stdout, "%s: ok (generation %s)\n", dir, gen.Hash()[:12])
-	fmt.Fprintln(c.stdout, "providers:")
-	for _, p := range cfg.Providers {
-		fields := make([]string, len(p.Credentials))
-		for i, f := range p.Credentials {
-			fields[i] = f.Name
-		}
-		fmt.Fprintf(c.stdout, "  %s (%s, %q) fields: %s\n", p.ID, p.Type, p.Name, strings.Join(fields, ", "))
-	}
-	var defined []string
-	for _, h := range checkedHooks() {
-		if gen.Defines(h) {
-			defined = append(defined, h.String())
-		}
-	}
-	sort.Strings(defined)
-	fmt.Fprintln(c.stdout, "callbacks:")
-	if len(defined) == 0 {
-		fmt.Fprintln(c.stdout, "  (none: NextAuth's defaults apply)")
-	}
-	for _, n := range defined {
-		fmt.Fprintf(c.stdout, "  %s\n", n)
-	}
-	fmt.Fprintf(c.stdout, "session: strategy %s, maxAge %s\n", cfg.Session.Strategy, cfg.Session.MaxAge)
-	return nil
 }
 
 func (c *cli) runTest(ctx context.Context, args []string) error {

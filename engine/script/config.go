@@ -262,6 +262,11 @@ func (g *Generation) readConfig(v *vm) error {
 	}
 	fail(g.readFactors(v, cfg, &c))
 	if len(errs) > 0 {
+		// The ignored options come last, so that the first error (what a refused reload
+		// shows) is one that refused it; `gateway check` lists them all.
+		for _, w := range g.warnings {
+			errs = append(errs, w)
+		}
 		return errors.Join(errs...)
 	}
 	g.config = c
