@@ -55,14 +55,11 @@ func (c *cli) runCheck(ctx context.Context, args []string) error {
 	types := fs.Bool("types", false, "type-check the TypeScript and // @ts-check files with the project's TypeScript compiler (tsc)")
 	tsc := fs.String("tsc", "", "the tsc to run with --types (default: node_modules/.bin/tsc in DIR or a parent, else tsc on PATH)")
 	timeout := fs.Duration("timeout", 5*time.Second, "deadline of each test")
-	fs.Usage = func() {
-		fmt.Fprint(c.stderr, checkUsage)
-		printFlags(c.stderr, fs)
-	}
-	if err := fs.Parse(args); err != nil {
+	rest, err := c.parseFlags(fs, checkUsage, args)
+	if err != nil {
 		return err
 	}
-	dir, err := scriptsDirArg(fs)
+	dir, err := c.scriptsDirArg(fs, checkUsage, rest)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/callgate/callgate/engine/script"
 )
 
-const testUsage = `Usage: gateway test [flags] [DIR]
+const testUsage = `Usage: gateway test [--timeout 5s] [--v] [DIR]
 
 Runs the *.test.js and *.test.ts files in DIR (default ./scripts) with the callgate/test API
 (test, describe, expect, argument builders, mockUsers) and prints one line per test, then
@@ -22,15 +22,15 @@ Runs the *.test.js and *.test.ts files in DIR (default ./scripts) with the callg
 Flags:
 `
 
-func scriptsDirArg(fs *flag.FlagSet) (string, error) {
-	switch fs.NArg() {
+// scriptsDirArg is the one optional DIR argument of check and test.
+func (c *cli) scriptsDirArg(fs *flag.FlagSet, usage string, rest []string) (string, error) {
+	switch len(rest) {
 	case 0:
 		return config.DefaultScripts, nil
 	case 1:
-		return fs.Arg(0), nil
+		return rest[0], nil
 	}
-	fs.Usage()
-	return "", errUsage
+	return "", c.usageError(fs, usage, "one scripts directory at most, got %q", rest)
 }
 
 func (c *cli) runTest(ctx context.Context, args []string) error {
@@ -38,14 +38,11 @@ func (c *cli) runTest(ctx context.Context, args []string) error {
 	fs.SetOutput(c.stderr)
 	timeout := fs.Duration("timeout", 5*time.Second, "deadline of each test")
 	verbose := fs.Bool("v", false, "print passing tests too (failures are always printed)")
-	fs.Usage = func() {
-		fmt.Fprint(c.stderr, testUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	rest, err := c.parseFlags(fs, testUsage, args)
+	if err != nil {
 		return err
 	}
-	dir, err := scriptsDirArg(fs)
+	dir, err := c.scriptsDirArg(fs, testUsage, rest)
 	if err != nil {
 		return err
 	}

@@ -59,16 +59,12 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	fs.StringVar(&f.configFile, "config", "", "YAML configuration file (see docs/configuration.md)")
 	fs.StringVar(&f.store, "store", "", "store: bolt (the embedded file in --data, default) or a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL shared by replicas")
 	fs.StringVar(&f.upstream, "upstream", "", "URL of one app to put behind the gateway, e.g. http://127.0.0.1:8080 (YAML routes: for more)")
-	fs.Usage = func() {
-		fmt.Fprint(c.stderr, serveUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	rest, err := c.parseFlags(fs, serveUsage, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	if len(rest) > 0 {
+		return c.usageError(fs, serveUsage, "serve takes no arguments, got %q", rest)
 	}
 	cfg, err := c.resolveConfig(f)
 	if err != nil {
