@@ -59,8 +59,14 @@ func (c *cli) runTest(ctx context.Context, args []string) error {
 		}
 		failed++
 		fmt.Fprintf(c.stdout, "--- FAIL: %s (%s)\n", name, fmtDuration(r.Duration))
-		for _, line := range strings.Split(describeScriptError(r.Err), "\n") {
-			fmt.Fprintf(c.stdout, "    %s\n", line)
+		errs := r.Errs // every bundler error of a file that did not load
+		if len(errs) == 0 {
+			errs = []*script.Error{r.Err}
+		}
+		for _, e := range errs {
+			for _, line := range strings.Split(describeScriptError(e), "\n") {
+				fmt.Fprintf(c.stdout, "    %s\n", line)
+			}
 		}
 	})
 	if err != nil {

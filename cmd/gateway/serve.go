@@ -375,6 +375,13 @@ func scriptOptions(cfg config.Config, users store.Users, factors store.Factors, 
 // describeScriptError formats a load failure as file:line:column, the message and the
 // offending source line, so the operator can go straight to it.
 func describeScriptError(err error) string {
+	if all := script.Errors(err); len(all) > 1 {
+		parts := make([]string, len(all))
+		for i, e := range all {
+			parts[i] = describeScriptError(e)
+		}
+		return strings.Join(parts, "\n")
+	}
 	var se *script.Error
 	if !errors.As(err, &se) {
 		return err.Error()

@@ -69,7 +69,8 @@ type Options struct {
 	// (SIGHUP, the admin command) reloads.
 	Watch bool
 	// TestOnReload runs the *.test.js / *.test.ts files of the directory against every new
-	// generation; a failing test refuses it.
+	// generation; a failing test refuses it. When only the tests changed (the bundle is the
+	// live one) they run all the same, and a failure is reported as a refused reload.
 	TestOnReload bool
 	// Debounce is how long the directory must be quiet after an event before a reload;
 	// 0 means 10 ms. An editor's save (write a temporary file, rename it over the old one)
@@ -309,7 +310,11 @@ func (r *Reloader) build(ctx context.Context, ph *phases, changed func() bool) (
 		// The bundle is the live one, but a test file may be what changed: its verdict is
 		// reported now, on save, not at the next config edit it would then refuse. The
 		// live generation stays either way.
-		if err := testsFailed(false); err != nil && !changed() {
+		err := testsFailed(false)
+		if changed() {
+			return Superseded, nil
+		}
+		if err != nil {
 			return Failed, err
 		}
 		return Unchanged, nil
