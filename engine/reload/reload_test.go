@@ -68,7 +68,7 @@ test("session has no version", async () => {
 var broken = []brokenVersion{
 	{"syntax error", "export default {\n  providers: [,\n  callbacks: {\n", "", "auth.config.js", 3, "Expected"},
 	{"throws at load", "import Credentials from \"callgate/providers/credentials\";\nconst x = null;\nx.boom();\nexport default { providers: [Credentials({ authorize: async () => null })] };\n", "", "auth.config.js", 3, "boom"},
-	{"callback not a function", "import Credentials from \"callgate/providers/credentials\";\nexport default {\n  providers: [Credentials({ authorize: async () => null })],\n  callbacks: { session: 42 },\n};\n", "", "auth.config.js", 2, "callbacks.session must be a function"},
+	{"callback not a function", "import Credentials from \"callgate/providers/credentials\";\nexport default {\n  providers: [Credentials({ authorize: async () => null })],\n  callbacks: { session: 42 },\n};\n", "", "auth.config.js", 4, "callbacks.session must be a function"},
 	{"failing test", configVersion("tested-but-failing"), failingTest, "auth.test.js", 5, "toBeUndefined"},
 }
 
