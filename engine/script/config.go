@@ -33,7 +33,8 @@ const (
 	defaultJWTMaxAge     = 30 * 24 * time.Hour
 )
 
-// configError is a validation failure, pointed at the entry's default export.
+// configError is a validation failure, pointed at the option its message starts with (the
+// entry's default export when the source does not spell it).
 func (g *Generation) configError(format string, args ...any) *Error {
 	e := &Error{Kind: KindInvalidResult, Name: "ConfigError", Message: fmt.Sprintf(format, args...)}
 	// Most messages start with the option's name: point at it where the source spells it.
