@@ -107,7 +107,7 @@ func TestShippedTypesTypeCheck(t *testing.T) {
 			t.Fatalf("tsc: %v\n%s", err, out)
 		}
 	})
-	for _, dir := range [][]string{{"scripts"}, {"testdata", "scripts", "typescript"}, {"testdata", "types", "augment"}} {
+	for _, dir := range [][]string{{"scripts"}, {"testdata", "scripts", "typescript"}, {"testdata", "scripts", "ts-error"}, {"testdata", "types", "augment"}} {
 		t.Run("check --types "+filepath.Join(dir...), func(t *testing.T) {
 			stdout, stderr, err := runCheckCLI(t, "check", "--types", "--tsc", tsc, repoPath(dir...))
 			if err != nil {
