@@ -157,6 +157,10 @@ func TestCheckTypesFindsTheProjectsTSC(t *testing.T) {
 		}
 	}
 	write("import Credentials from \"callgate/providers/credentials\";\nconst n: number = \"x\";\nexport default { providers: [Credentials({ authorize: async () => null })] };\n")
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node, which runs tsc: %v", err)
+	}
 	t.Setenv("PATH", t.TempDir()) // no tsc on PATH
 	_, stderr, err := runCheckCLI(t, "check", "--types", scriptsDir)
 	if err == nil || !strings.Contains(err.Error(), "npm i -D typescript") {
@@ -165,7 +169,7 @@ func TestCheckTypesFindsTheProjectsTSC(t *testing.T) {
 	if err := os.Symlink(tsc, filepath.Join(project, "node_modules", ".bin", "tsc")); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("PATH", "/usr/bin:/bin") // node, for tsc's #! line
+	t.Setenv("PATH", filepath.Dir(node)) // node, for tsc's #! line
 	_, stderr, err = runCheckCLI(t, "check", "--types", scriptsDir)
 	if !errors.Is(err, errCheckFailed) || !strings.Contains(stderr, "auth.config.ts:2:7: TS2322:") {
 		t.Fatalf("check --types with the project's tsc: got %v\n%s\nwant the type error at auth.config.ts:2:7", err, stderr)
