@@ -44,7 +44,7 @@ func checkedHooks() []script.Hook {
 
 // problem is one mistake check reports, and what found it.
 type problem struct {
-	kind string // "bundle", "config", "test", "type"
+	kind string // "bundle", "load", "config", "test", "type"
 	err  *script.Error
 	test string // the failing test's name, for kind "test"
 }
@@ -73,16 +73,22 @@ func (c *cli) runCheck(ctx context.Context, args []string) error {
 	}
 
 	gen, err := script.Load(ctx, opts)
-	bundled := true
+	bundled, threw := true, false
 	if err != nil {
 		errs := script.Errors(err)
 		if len(errs) == 0 {
 			return fmt.Errorf("check %s: %w", dir, err)
 		}
 		for _, e := range errs {
-			kind := "config"
-			if e.Name == "SyntaxError" || e.Name == "ImportError" {
+			kind := "load" // the program threw, or did not compile
+			switch {
+			case e.FromBundler():
 				kind, bundled = "bundle", false
+			case e.Name == "ConfigError" || e.Name == "ConfigWarning":
+				kind = "config"
+			}
+			if kind == "load" {
+				threw = true
 			}
 			add(kind, "", e)
 		}
@@ -131,11 +137,14 @@ func (c *cli) runCheck(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintln(c.stderr, msg)
 	}
-	if !bundled {
+	switch {
+	case !bundled:
 		fmt.Fprintln(c.stderr, "note: the scripts do not bundle, so the auth config was not read: its own mistakes show once the errors above are fixed")
+	case threw:
+		fmt.Fprintln(c.stderr, "note: the auth config threw when it ran, so it was not validated: its own mistakes show once it runs")
 	}
 	var parts []string
-	for _, k := range []string{"bundle", "config", "test", "type"} {
+	for _, k := range []string{"bundle", "load", "config", "test", "type"} {
 		if n := counts[k]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, k))
 		}

@@ -46,6 +46,13 @@ func TestCheckReportsEveryMistake(t *testing.T) {
 			"note: the scripts do not bundle, so the auth config was not read",
 			": 2 problems (2 bundle)",
 		}, []string{"(and 1 more errors)", "debugg"}},
+		{"a config that throws when it runs", []string{"check", writeFiles(t, map[string]string{
+			"auth.config.js": "const x = JSON.parse(\"{\");\nexport default { providers: [], debugg: x };\n",
+		})}, []string{
+			"auth.config.js:1:22: SyntaxError: Unexpected end of JSON input",
+			"note: the auth config threw when it ran, so it was not validated",
+			": 1 problem (1 load)",
+		}, []string{"note: the scripts do not bundle", "providers must not be empty"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, stderr, err := runCheckCLI(t, tc.args...)

@@ -213,7 +213,14 @@ type Error struct {
 	// ReferenceError, ...), timeouts and invalid results are never public.
 	Public bool
 	Err    error // the underlying Go error, if any
+
+	bundler bool // reported by the bundler: the scripts did not bundle (FromBundler)
 }
+
+// FromBundler reports whether the bundler found the problem (a file that does not parse, an
+// import that cannot be resolved or is not allowed): the program then never ran, so the
+// config was not read. A SyntaxError the program throws when it runs is not one.
+func (e *Error) FromBundler() bool { return e.bundler }
 
 func (e *Error) Error() string {
 	where := ""

@@ -218,7 +218,7 @@ func insideDir(dir, path string) error {
 func esbuildError(msgs []api.Message) error {
 	errs := make([]error, 0, len(msgs))
 	for _, m := range msgs {
-		e := &Error{Kind: KindThrown, Name: "SyntaxError", Message: m.Text}
+		e := &Error{Kind: KindThrown, Name: "SyntaxError", Message: m.Text, bundler: true}
 		if m.PluginName != "" {
 			e.Name = "ImportError"
 		}
