@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh runs every callgate test, on a fresh machine or a developer's:
-#   1. installs the npm packages of the NextAuth interop tests (testdata/interop) from their lockfile,
-#      unless node_modules already matches that lockfile;
+#   1. installs the npm packages of the NextAuth interop tests (testdata/interop), the browser
+#      tests (testdata/browser) and the type check (testdata/types) from their lockfiles, unless
+#      node_modules already matches;
 #   2. makes a Redis server available (REDIS_URL, else one on 127.0.0.1:6379, else a private
 #      redis-server started here and stopped on exit);
 #   3. go vet ./... and go test -race -count=1 ./...;
@@ -44,6 +45,23 @@ install_browser_packages() {
   local want
   want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
   if [[ -f $stamp && $(<"$stamp") == "$want" && -f $dir/node_modules/playwright-core/package.json ]]; then
+    say "npm packages in $dir match package-lock.json; not reinstalling"
+    return 0
+  fi
+  say "npm ci in $dir"
+  (cd "$dir" && npm ci --no-audit --no-fund)
+  printf '%s' "$want" >"$stamp"
+}
+
+# The TypeScript compiler (testdata/types, pinned by its lockfile) that type-checks the shipped
+# .d.ts files, the default scripts and the TypeScript fixtures (TestShippedTypesTypeCheck).
+install_types_packages() {
+  local dir=testdata/types
+  local stamp="$dir/node_modules/.callgate-lockfile-sha256"
+  command -v npm >/dev/null 2>&1 || return 0
+  local want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [[ -f $stamp && $(<"$stamp") == "$want" && -f $dir/node_modules/typescript/package.json ]]; then
     say "npm packages in $dir match package-lock.json; not reinstalling"
     return 0
   fi
@@ -162,6 +180,7 @@ build_mailpit() {
 # --- 3. Go ------------------------------------------------------------------------------------
 install_interop_packages
 install_browser_packages
+install_types_packages
 provide_redis
 build_hydra
 build_mailpit

@@ -51,11 +51,12 @@ const mainUsage = `callgate: an authentication gateway with NextAuth v4 wire com
 Usage:
   gateway serve [flags]      run the gateway (gateway serve --help)
   gateway users <command>    manage users: add, import, list, delete (gateway users --help)
-  gateway check [DIR]        validate the scripts directory; print its providers and callbacks
+  gateway check [DIR]        validate the scripts directory, reporting every problem at once
+                             (gateway check --help; --types type-checks with the project's tsc)
   gateway test [DIR]         run the *.test.js / *.test.ts callback tests of the scripts directory
-  gateway sessions <command> list or revoke a user's sessions (sign out everywhere)
-  gateway token <command>    decode (verify and print) or encode a session token
-  gateway trace [flags]      follow a running gateway's callback lifecycle (its inspector)
+  gateway sessions <command> list or revoke a user's sessions (gateway sessions --help)
+  gateway token <command>    decode (verify and print) or encode a session token (gateway token --help)
+  gateway trace [flags]      follow a running gateway's callback lifecycle (gateway trace --help)
   gateway version            print the version
 
 Run 'gateway <command> --help' for a command's flags.
@@ -103,8 +104,7 @@ func (c *cli) run(ctx context.Context, args []string) error {
 	case "trace":
 		return c.runTrace(ctx, args[1:])
 	case "version", "--version":
-		fmt.Fprintln(c.stdout, "callgate", version)
-		return nil
+		return c.runVersion(args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(c.stdout, mainUsage)
 		return nil
@@ -112,4 +112,22 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stderr, "gateway: unknown command %q\n\n%s", args[0], mainUsage)
 		return errUsage
 	}
+}
+
+const versionUsage = `Usage: gateway version
+
+Prints the version of the gateway ("callgate <version>").
+`
+
+func (c *cli) runVersion(args []string) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	rest, err := c.parseFlags(fs, versionUsage, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return c.usageError(fs, versionUsage, "version takes no arguments, got %q", rest)
+	}
+	fmt.Fprintln(c.stdout, "callgate", version)
+	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"time"
 
@@ -14,14 +13,7 @@ import (
 	"github.com/callgate/callgate/engine/script"
 )
 
-const checkUsage = `Usage: gateway check [DIR]
-
-Bundles, compiles, runs and validates the auth config in DIR (default ./scripts) exactly as
-serve does, then prints the providers and callbacks it defines. Exits non-zero with
-file:line:column on any error: use it in a pre-commit hook or CI.
-`
-
-const testUsage = `Usage: gateway test [flags] [DIR]
+const testUsage = `Usage: gateway test [--timeout 5s] [--v] [DIR]
 
 Runs the *.test.js and *.test.ts files in DIR (default ./scripts) with the callgate/test API
 (test, describe, expect, argument builders, mockUsers) and prints one line per test, then
@@ -30,73 +22,15 @@ Runs the *.test.js and *.test.ts files in DIR (default ./scripts) with the callg
 Flags:
 `
 
-// checkedHooks are what check lists: every callback and event the host calls.
-func checkedHooks() []script.Hook {
-	var hooks []script.Hook
-	for _, c := range script.Callbacks() {
-		hooks = append(hooks, c)
-	}
-	for _, e := range script.Events() {
-		hooks = append(hooks, e)
-	}
-	return hooks
-}
-
-func scriptsDirArg(fs *flag.FlagSet) (string, error) {
-	switch fs.NArg() {
+// scriptsDirArg is the one optional DIR argument of check and test.
+func (c *cli) scriptsDirArg(fs *flag.FlagSet, usage string, rest []string) (string, error) {
+	switch len(rest) {
 	case 0:
 		return config.DefaultScripts, nil
 	case 1:
-		return fs.Arg(0), nil
+		return rest[0], nil
 	}
-	fs.Usage()
-	return "", errUsage
-}
-
-func (c *cli) runCheck(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.Usage = func() { fmt.Fprint(c.stderr, checkUsage) }
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	dir, err := scriptsDirArg(fs)
-	if err != nil {
-		return err
-	}
-	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	gen, err := script.Load(ctx, script.Options{Dir: dir, Logger: logger, PoolSize: 1})
-	if err != nil {
-		fmt.Fprintf(c.stderr, "%s\n", describeScriptError(err))
-		return fmt.Errorf("check %s: failed", dir)
-	}
-	defer gen.Close()
-	cfg := gen.Config()
-	fmt.Fprintf(c.stdout, "%s: ok (generation %s)\n", dir, gen.Hash()[:12])
-	fmt.Fprintln(c.stdout, "providers:")
-	for _, p := range cfg.Providers {
-		fields := make([]string, len(p.Credentials))
-		for i, f := range p.Credentials {
-			fields[i] = f.Name
-		}
-		fmt.Fprintf(c.stdout, "  %s (%s, %q) fields: %s\n", p.ID, p.Type, p.Name, strings.Join(fields, ", "))
-	}
-	var defined []string
-	for _, h := range checkedHooks() {
-		if gen.Defines(h) {
-			defined = append(defined, h.String())
-		}
-	}
-	sort.Strings(defined)
-	fmt.Fprintln(c.stdout, "callbacks:")
-	if len(defined) == 0 {
-		fmt.Fprintln(c.stdout, "  (none: NextAuth's defaults apply)")
-	}
-	for _, n := range defined {
-		fmt.Fprintf(c.stdout, "  %s\n", n)
-	}
-	fmt.Fprintf(c.stdout, "session: strategy %s, maxAge %s\n", cfg.Session.Strategy, cfg.Session.MaxAge)
-	return nil
+	return "", c.usageError(fs, usage, "one scripts directory at most, got %q", rest)
 }
 
 func (c *cli) runTest(ctx context.Context, args []string) error {
@@ -104,14 +38,11 @@ func (c *cli) runTest(ctx context.Context, args []string) error {
 	fs.SetOutput(c.stderr)
 	timeout := fs.Duration("timeout", 5*time.Second, "deadline of each test")
 	verbose := fs.Bool("v", false, "print passing tests too (failures are always printed)")
-	fs.Usage = func() {
-		fmt.Fprint(c.stderr, testUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	rest, err := c.parseFlags(fs, testUsage, args)
+	if err != nil {
 		return err
 	}
-	dir, err := scriptsDirArg(fs)
+	dir, err := c.scriptsDirArg(fs, testUsage, rest)
 	if err != nil {
 		return err
 	}
@@ -128,8 +59,14 @@ func (c *cli) runTest(ctx context.Context, args []string) error {
 		}
 		failed++
 		fmt.Fprintf(c.stdout, "--- FAIL: %s (%s)\n", name, fmtDuration(r.Duration))
-		for _, line := range strings.Split(describeScriptError(r.Err), "\n") {
-			fmt.Fprintf(c.stdout, "    %s\n", line)
+		errs := r.Errs // every bundler error of a file that did not load
+		if len(errs) == 0 {
+			errs = []*script.Error{r.Err}
+		}
+		for _, e := range errs {
+			for _, line := range strings.Split(describeScriptError(e), "\n") {
+				fmt.Fprintf(c.stdout, "    %s\n", line)
+			}
 		}
 	})
 	if err != nil {

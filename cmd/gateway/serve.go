@@ -64,16 +64,12 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	fs.StringVar(&f.store, "store", "", "store: bolt (the embedded file in --data, default) or a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL shared by replicas")
 	fs.BoolVar(&f.dev, "dev", false, "development mode: the live callback inspector at /-/inspector (loopback clients only unless "+inspectorTokenEnv+" is set)")
 	fs.StringVar(&f.upstream, "upstream", "", "URL of one app to put behind the gateway, e.g. http://127.0.0.1:8080 (YAML routes: for more)")
-	fs.Usage = func() {
-		fmt.Fprint(c.stderr, serveUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	rest, err := c.parseFlags(fs, serveUsage, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	if len(rest) > 0 {
+		return c.usageError(fs, serveUsage, "serve takes no arguments, got %q", rest)
 	}
 	cfg, err := c.resolveConfig(f)
 	if err != nil {
@@ -430,6 +426,13 @@ func scriptOptions(cfg config.Config, users store.Users, factors store.Factors, 
 // describeScriptError formats a load failure as file:line:column, the message and the
 // offending source line, so the operator can go straight to it.
 func describeScriptError(err error) string {
+	if all := script.Errors(err); len(all) > 1 {
+		parts := make([]string, len(all))
+		for i, e := range all {
+			parts[i] = describeScriptError(e)
+		}
+		return strings.Join(parts, "\n")
+	}
 	var se *script.Error
 	if !errors.As(err, &se) {
 		return err.Error()

@@ -16,15 +16,28 @@ const sessionsUsage = `Usage:
   gateway sessions list   --user U [--store URL [--redis-ca FILE] | --data DIR]
   gateway sessions revoke --user U [--ttl 720h] [--store URL [--redis-ca FILE] | --data DIR]
 
-U is a username, an e-mail or a user id.
+U is a username, an e-mail or a user id. Run 'gateway sessions <command> --help' for a
+command's flags.
+`
 
-list   shows the user's database sessions (strategy "database"): the first characters of
-       the stored hash (the token itself is never stored), when they began and end.
-revoke signs the user out everywhere: deletes every database session and records a
-       revocation that every replica checks on each jwt session (announced at once through
-       Redis; with the embedded store, through the running gateway's admin socket). --ttl
-       is how long the revocation is kept; it must cover the longest session lifetime
-       (session.maxAge and jwt.maxAge, 30 days by default).
+const sessionsListUsage = `Usage: gateway sessions list --user U [--store URL [--redis-ca FILE] | --data DIR]
+
+Shows the user's database sessions (strategy "database"): the first characters of the stored
+hash (the token itself is never stored), when they began and end. U is a username, an e-mail
+or a user id.
+
+Flags:
+`
+
+const sessionsRevokeUsage = `Usage: gateway sessions revoke --user U [--ttl 720h] [--store URL [--redis-ca FILE] | --data DIR]
+
+Signs the user out everywhere: deletes every database session and records a revocation that
+every replica checks on each jwt session (announced at once through Redis; with the embedded
+store, through the running gateway's admin socket). --ttl is how long the revocation is kept;
+it must cover the longest session lifetime (session.maxAge and jwt.maxAge, 30 days by
+default). U is a username, an e-mail or a user id.
+
+Flags:
 `
 
 func (c *cli) runSessions(ctx context.Context, args []string) error {
@@ -32,20 +45,28 @@ func (c *cli) runSessions(ctx context.Context, args []string) error {
 	if cmd == "" {
 		return err
 	}
+	usage := sessionsListUsage
+	if cmd == "revoke" {
+		usage = sessionsRevokeUsage
+	}
 	fs := flag.NewFlagSet("sessions "+cmd, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.Usage = func() { fmt.Fprint(c.stderr, sessionsUsage); fs.PrintDefaults() }
-	loc := dataFlag(fs, c.getenv)
-	who := fs.String("user", "", "username, e-mail or user id")
-	ttl := fs.Duration("ttl", 30*24*time.Hour, "how long a revocation is kept (the longest session lifetime)")
-	if err := fs.Parse(args[1:]); err != nil {
+	loc := dataFlag(fs, c.getenv, false)
+	who := fs.String("user", "", "username, e-mail or user id (required)")
+	ttl := new(time.Duration)
+	if cmd == "revoke" {
+		fs.DurationVar(ttl, "ttl", 30*24*time.Hour, "how long a revocation is kept (the longest session lifetime)")
+	}
+	rest, err := c.parseFlags(fs, usage, args[1:])
+	if err != nil {
 		return err
 	}
-	if *who == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
+	if *who == "" {
+		return c.usageError(fs, usage, "--user is required")
 	}
-	if *ttl <= 0 {
+	if len(rest) > 0 {
+		return c.usageError(fs, usage, "unexpected argument %q", rest[0])
+	}
+	if cmd == "revoke" && *ttl <= 0 {
 		return errors.New("sessions revoke: --ttl must be positive")
 	}
 	return c.withStore(loc, func(s cliStore) error {

@@ -100,13 +100,26 @@ const tokenUsage = `Usage:
 
 Session tokens in the format and with the keys serve uses: session.token in the YAML file,
 the secret from AUTH_SECRET / NEXTAUTH_SECRET, secret_file or DIR/secret, the key files
-from DIR. TOKEN and CLAIMS are read from standard input when absent or "-".
+from DIR. Run 'gateway token <command> --help' for a command's flags.
+`
 
-decode verifies TOKEN and prints {"header": …, "claims": …} as indented JSON, the claims in
-       the token's order. A token that does not verify prints nothing and exits 1 with the
-       reason: expired, bad signature, unknown kid, wrong format, ...
-encode prints a token of CLAIMS (a JSON object) plus iat, exp (now + --max-age) and jti,
-       as a sign-in would; for tests and for apps that read the token.
+const tokenDecodeUsage = `Usage: gateway token decode [--config FILE] [--data DIR] [TOKEN]
+
+Verifies TOKEN (read from standard input when absent or "-") with the keys serve uses and
+prints {"header": …, "claims": …} as indented JSON, the claims in the token's order. A token
+that does not verify prints nothing and exits 1 with the reason: expired, bad signature,
+unknown kid, wrong format, ...
+
+Flags:
+`
+
+const tokenEncodeUsage = `Usage: gateway token encode [--config FILE] [--data DIR] [--max-age 720h] [CLAIMS]
+
+Prints a session token of CLAIMS (a JSON object, read from standard input when absent or "-")
+plus iat, exp (now + --max-age) and jti, as a sign-in would, in the format and with the keys
+serve uses: for tests and for apps that read the token.
+
+Flags:
 `
 
 func (c *cli) runToken(ctx context.Context, args []string) error {
@@ -114,21 +127,30 @@ func (c *cli) runToken(ctx context.Context, args []string) error {
 	if cmd == "" {
 		return err
 	}
+	usage := tokenDecodeUsage
+	if cmd == "encode" {
+		usage = tokenEncodeUsage
+	}
 	fs := flag.NewFlagSet("token "+cmd, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.Usage = func() { fmt.Fprint(c.stderr, tokenUsage); fs.PrintDefaults() }
 	var f serveFlags
 	fs.StringVar(&f.configFile, "config", "", "YAML configuration file (session.token, secret_file, data)")
 	fs.StringVar(&f.data, "data", "", "data directory: generated secret and key files (default ./"+config.DefaultDataDir+")")
-	maxAge := fs.Duration("max-age", 30*24*time.Hour, "encode: the token's lifetime (exp = now + max-age)")
-	if err := fs.Parse(args[1:]); err != nil {
+	maxAge := new(time.Duration)
+	if cmd == "encode" {
+		fs.DurationVar(maxAge, "max-age", 30*24*time.Hour, "the token's lifetime (exp = now + max-age)")
+	}
+	rest, err := c.parseFlags(fs, usage, args[1:])
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 1 {
-		fs.Usage()
-		return errUsage
+	if len(rest) > 1 {
+		return c.usageError(fs, usage, "one %s at most, got %d arguments", map[string]string{"decode": "TOKEN", "encode": "CLAIMS"}[cmd], len(rest))
 	}
-	input, err := c.tokenInput(fs.Arg(0))
+	arg := ""
+	if len(rest) == 1 {
+		arg = rest[0]
+	}
+	input, err := c.tokenInput(arg)
 	if err != nil {
 		return err
 	}

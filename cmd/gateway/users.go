@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -121,7 +122,7 @@ func (c *cli) runUsers(ctx context.Context, args []string) error {
 
 func (c *cli) usersAdd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("users add", flag.ContinueOnError)
-	dataDir := dataFlag(fs, c.getenv)
+	dataDir := dataFlag(fs, c.getenv, true)
 	username := fs.String("username", "", "username to sign in with (required, unique)")
 	name := fs.String("name", "", "display name")
 	email := fs.String("email", "", "e-mail address (unique, case-insensitive)")
@@ -246,7 +247,7 @@ func (c *cli) promptPasswordTwice() (string, error) {
 
 func (c *cli) usersImport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("users import", flag.ContinueOnError)
-	dataDir := dataFlag(fs, c.getenv)
+	dataDir := dataFlag(fs, c.getenv, true)
 	rest, err := c.parseFlags(fs, usersImportUsage, args)
 	if err != nil {
 		return err
@@ -284,7 +285,7 @@ type listedUser struct {
 
 func (c *cli) usersList(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("users list", flag.ContinueOnError)
-	dataDir := dataFlag(fs, c.getenv)
+	dataDir := dataFlag(fs, c.getenv, false)
 	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
 	rest, err := c.parseFlags(fs, usersListUsage, args)
 	if err != nil {
@@ -342,7 +343,7 @@ func cell(s string) string {
 
 func (c *cli) usersDelete(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("users delete", flag.ContinueOnError)
-	dataDir := dataFlag(fs, c.getenv)
+	dataDir := dataFlag(fs, c.getenv, false)
 	who := selectorFlags(fs)
 	if err := c.parseOneUser(fs, usersDeleteUsage, args, who, ""); err != nil {
 		return err
@@ -366,13 +367,23 @@ func (c *cli) usersDelete(ctx context.Context, args []string) error {
 // for a rediss:// server whose certificate comes from a private CA.
 type storeLocation struct {
 	data, store, keyPrefix, redisCA *string
+	// create: the command may create the embedded store (users add, users import); the
+	// others refuse a --data directory that does not exist instead of reading an empty,
+	// new store (a typo in the path would otherwise look like a store with no users).
+	create bool
 }
 
 // dataFlag defines --data, --store, --key-prefix and --redis-ca on fs; the environment
-// defaults are read through getenv.
-func dataFlag(fs *flag.FlagSet, getenv func(string) string) storeLocation {
+// defaults are read through getenv. create says whether the command may create the
+// embedded store.
+func dataFlag(fs *flag.FlagSet, getenv func(string) string, create bool) storeLocation {
+	dataUsage := "`DIR` holding " + storeFileName + " (it must exist: gateway serve, users add and users import create it)"
+	if create {
+		dataUsage = "`DIR` holding " + storeFileName + " (created if missing)"
+	}
 	return storeLocation{
-		data:      fs.String("data", defaultDataDir, "`DIR` holding "+storeFileName+" (created if missing)"),
+		create:    create,
+		data:      fs.String("data", defaultDataDir, dataUsage),
 		store:     fs.String("store", getenv("CALLGATE_STORE"), "store: bolt (default, in --data) or a redis:// URL (env CALLGATE_STORE)"),
 		keyPrefix: fs.String("key-prefix", "callgate", "Redis key prefix of the gateway (redis.key_prefix)"),
 		redisCA:   fs.String("redis-ca", getenv("CALLGATE_REDIS_CA"), "PEM `FILE` of the private CA that signs a rediss:// store's certificate (redis.tls_ca_file, env CALLGATE_REDIS_CA)"),
@@ -388,6 +399,9 @@ func (c *cli) withStore(loc storeLocation, fn func(cliStore) error) (err error) 
 		return err
 	}
 	if *loc.store == "" || *loc.store == config.StoreBolt {
+		if err := loc.checkData(); err != nil {
+			return err
+		}
 		// A gateway running on this embedded store holds its file: ask it instead.
 		if s, ok := dialAdminSocket(*loc.data); ok {
 			defer s.Close()
@@ -406,6 +420,25 @@ func (c *cli) withStore(loc storeLocation, fn func(cliStore) error) (err error) 
 		}
 	}()
 	return fn(s)
+}
+
+// checkData refuses a --data directory without a store when the command does not create
+// one. The file is not required: a directory `gateway serve` made has the store once a user
+// or a session was written, and an empty one opened here is the same empty store.
+func (loc storeLocation) checkData() error {
+	if loc.create {
+		return nil
+	}
+	st, err := os.Stat(*loc.data)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("data directory %s does not exist, so it holds no store: check --data (gateway serve, gateway users add and gateway users import create it; a Redis store is --store redis://…)", *loc.data)
+	case err != nil:
+		return fmt.Errorf("data directory: %w", err)
+	case !st.IsDir():
+		return fmt.Errorf("--data %s is not a directory", *loc.data)
+	}
+	return nil
 }
 
 // checkRedisCA refuses a CA file with a store that does not use TLS. With the embedded
@@ -471,9 +504,7 @@ func (c *cli) usageError(fs *flag.FlagSet, usage, format string, args ...any) er
 
 func (c *cli) printUsage(w io.Writer, fs *flag.FlagSet, usage string) {
 	fmt.Fprint(w, usage)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
+	printFlags(w, fs)
 }
 
 func plural(n int, one, many string) string {

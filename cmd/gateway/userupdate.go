@@ -106,7 +106,7 @@ func (f *fieldFlags) Set(v string) error { *f = append(*f, v); return nil }
 
 func (c *cli) usersSetPassword(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("users set-password", flag.ContinueOnError)
-	dataDir := dataFlag(fs, c.getenv)
+	dataDir := dataFlag(fs, c.getenv, false)
 	who := selectorFlags(fs)
 	cost := fs.Int("cost", defaultBcryptCost, fmt.Sprintf("bcrypt cost (%d-%d)", bcrypt.MinCost, bcrypt.MaxCost))
 	if err := c.parseOneUser(fs, usersSetPasswordUsage, args, who, " (the password is read from stdin or prompted for, never taken from arguments)"); err != nil {
@@ -139,7 +139,7 @@ func (c *cli) usersSetPassword(ctx context.Context, args []string) error {
 
 func (c *cli) usersSetRole(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("users set-role", flag.ContinueOnError)
-	dataDir := dataFlag(fs, c.getenv)
+	dataDir := dataFlag(fs, c.getenv, false)
 	who := selectorFlags(fs)
 	role := fs.String("role", "", "the new role (empty clears it)")
 	if err := c.parseOneUser(fs, usersSetRoleUsage, args, who, ""); err != nil {
@@ -155,7 +155,7 @@ func (c *cli) usersSetRole(ctx context.Context, args []string) error {
 
 func (c *cli) usersUpdate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("users update", flag.ContinueOnError)
-	dataDir := dataFlag(fs, c.getenv)
+	dataDir := dataFlag(fs, c.getenv, false)
 	who := selectorFlags(fs)
 	var fields, unset fieldFlags
 	fs.Var(&fields, "field", "`k=v`: set a field (repeatable)")

@@ -69,7 +69,8 @@ type Options struct {
 	// (SIGHUP, the admin command) reloads.
 	Watch bool
 	// TestOnReload runs the *.test.js / *.test.ts files of the directory against every new
-	// generation; a failing test refuses it.
+	// generation; a failing test refuses it. When only the tests changed (the bundle is the
+	// live one) they run all the same, and a failure is reported as a refused reload.
 	TestOnReload bool
 	// Debounce is how long the directory must be quiet after an event before a reload;
 	// 0 means 10 ms. An editor's save (write a temporary file, rename it over the old one)
@@ -103,6 +104,9 @@ type ErrorInfo struct {
 	Column     int       `json:"column,omitempty"`
 	SourceLine string    `json:"source_line,omitempty"`
 	Test       string    `json:"test,omitempty"` // the failing test, when a test refused it
+	// More counts the problems found beside this one (other files' errors, other config
+	// mistakes, other failing tests); `gateway check` lists them all.
+	More int `json:"more_errors,omitempty"`
 }
 
 // Status is what the status endpoint reports.
@@ -229,6 +233,10 @@ func (r *Reloader) attempt(ctx context.Context, force bool, since time.Time) (Ou
 	case Swapped:
 		r.reloads++
 		r.lastErr = nil
+	case Unchanged:
+		// Built and tested (the unchanged-hash shortcut returned above): the directory is
+		// the live generation again, with passing tests, so no refusal stands.
+		r.lastErr = nil
 	case Failed:
 		r.failures++
 		r.lastErr = errorInfo(err)
@@ -298,8 +306,17 @@ func (r *Reloader) build(ctx context.Context, ph *phases, changed func() bool) (
 	}
 	live := r.o.Target.Generation()
 	if gen.Hash() == live.Hash() {
-		_ = testsFailed(true)
 		gen.Close()
+		// The bundle is the live one, but a test file may be what changed: its verdict is
+		// reported now, on save, not at the next config edit it would then refuse. The
+		// live generation stays either way.
+		err := testsFailed(false)
+		if changed() {
+			return Superseded, nil
+		}
+		if err != nil {
+			return Failed, err
+		}
 		return Unchanged, nil
 	}
 	err = testsFailed(false)
@@ -358,6 +375,11 @@ func errorInfo(err error) *ErrorInfo {
 	if errors.As(err, &tf) {
 		info.Test = tf.File + " › " + tf.Name
 	}
+	if tf != nil {
+		info.More = tf.Failed - 1
+	} else if n := len(script.Errors(err)); n > 1 {
+		info.More = n - 1
+	}
 	var se *script.Error
 	if errors.As(err, &se) {
 		info.Message = se.Message
@@ -380,6 +402,9 @@ func (r *Reloader) logFailure(ctx context.Context, err error) {
 	}
 	if info.Test != "" {
 		attrs = append(attrs, "test", info.Test)
+	}
+	if info.More > 0 {
+		attrs = append(attrs, "more_errors", info.More)
 	}
 	r.log.ErrorContext(ctx, "scripts reload refused; the previous generation keeps serving", attrs...)
 }

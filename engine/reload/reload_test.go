@@ -68,7 +68,7 @@ test("session has no version", async () => {
 var broken = []brokenVersion{
 	{"syntax error", "export default {\n  providers: [,\n  callbacks: {\n", "", "auth.config.js", 3, "Expected"},
 	{"throws at load", "import Credentials from \"callgate/providers/credentials\";\nconst x = null;\nx.boom();\nexport default { providers: [Credentials({ authorize: async () => null })] };\n", "", "auth.config.js", 3, "boom"},
-	{"callback not a function", "import Credentials from \"callgate/providers/credentials\";\nexport default {\n  providers: [Credentials({ authorize: async () => null })],\n  callbacks: { session: 42 },\n};\n", "", "auth.config.js", 2, "callbacks.session must be a function"},
+	{"callback not a function", "import Credentials from \"callgate/providers/credentials\";\nexport default {\n  providers: [Credentials({ authorize: async () => null })],\n  callbacks: { session: 42 },\n};\n", "", "auth.config.js", 4, "callbacks.session must be a function"},
 	{"failing test", configVersion("tested-but-failing"), failingTest, "auth.test.js", 5, "toBeUndefined"},
 }
 
@@ -81,6 +81,8 @@ type gateway struct {
 	logs     *syncBuffer
 	// swaps receives each generation the reloader swaps in, once it serves new requests.
 	swaps chan *script.Generation
+	// outcomes counts the reloads by outcome, as the metrics see them.
+	outcomes *outcomeCounter
 	// firstRequest is, for each saveLive, how long the first request after the swap took.
 	firstRequest []time.Duration
 }
@@ -124,7 +126,8 @@ func startGateway(t testing.TB, dir string, watch bool, rescan time.Duration) *g
 		t.Fatal(err)
 	}
 	swaps := make(chan *script.Generation, 16)
-	r, err := New(Options{Script: sopts, Target: swapTarget{eng, swaps}, Watch: watch, TestOnReload: true, Rescan: rescan, Logger: logger})
+	outcomes := &outcomeCounter{n: map[string]int{}}
+	r, err := New(Options{Script: sopts, Target: swapTarget{eng, swaps}, Watch: watch, TestOnReload: true, Rescan: rescan, Logger: logger, Recorder: outcomes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +149,7 @@ func startGateway(t testing.TB, dir string, watch bool, rescan time.Duration) *g
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{url: srv.URL, eng: eng, reloader: r, cookie: "next-auth.session-token=" + tok, client: &http.Client{Timeout: 10 * time.Second}, logs: logs, swaps: swaps}
+	g := &gateway{url: srv.URL, eng: eng, reloader: r, cookie: "next-auth.session-token=" + tok, client: &http.Client{Timeout: 10 * time.Second}, logs: logs, swaps: swaps, outcomes: outcomes}
 	if watch {
 		// The watcher is running once Status says so; writes before that could be missed.
 		testkit.WaitFor(t, "the watcher runs", 5*time.Second, func() error {

@@ -1,6 +1,7 @@
 package script
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -221,7 +222,14 @@ type Error struct {
 	// ReferenceError, ...), timeouts and invalid results are never public.
 	Public bool
 	Err    error // the underlying Go error, if any
+
+	bundler bool // reported by the bundler: the scripts did not bundle (FromBundler)
 }
+
+// FromBundler reports whether the bundler found the problem (a file that does not parse, an
+// import that cannot be resolved or is not allowed): the program then never ran, so the
+// config was not read. A SyntaxError the program throws when it runs is not one.
+func (e *Error) FromBundler() bool { return e.bundler }
 
 func (e *Error) Error() string {
 	where := ""
@@ -236,3 +244,24 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Errors lists the *Error values in err: each member of a joined error (errors.Join, as
+// Load returns for several problems found at once) in order, or err itself. An error that
+// is no *Error anywhere yields none.
+func Errors(err error) []*Error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []*Error
+		for _, e := range j.Unwrap() {
+			out = append(out, Errors(e)...)
+		}
+		return out
+	}
+	var se *Error
+	if errors.As(err, &se) {
+		return []*Error{se}
+	}
+	return nil
+}

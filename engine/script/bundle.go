@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/evanw/esbuild/pkg/api"
@@ -221,23 +223,28 @@ func insideDir(dir, path string) error {
 	return nil
 }
 
-// esbuildError turns the first bundler error into an *Error pointing into the user's file.
-func esbuildError(msgs []api.Message) *Error {
-	m := msgs[0]
-	e := &Error{Kind: KindThrown, Name: "SyntaxError", Message: m.Text}
-	if m.PluginName != "" {
-		e.Name = "ImportError"
+// esbuildError turns every bundler error into an *Error pointing into the user's file and
+// joins them: esbuild reports the problems of all files at once (a file that does not parse
+// still stops its own imports from being followed).
+func esbuildError(msgs []api.Message) error {
+	errs := make([]error, 0, len(msgs))
+	for _, m := range msgs {
+		e := &Error{Kind: KindThrown, Name: "SyntaxError", Message: m.Text, bundler: true}
+		if m.PluginName != "" {
+			e.Name = "ImportError"
+		}
+		if l := m.Location; l != nil {
+			e.File = filepath.ToSlash(l.File)
+			e.Line = l.Line
+			e.Column = l.Column + 1
+			e.SourceLine = l.LineText
+		}
+		errs = append(errs, e)
 	}
-	if l := m.Location; l != nil {
-		e.File = filepath.ToSlash(l.File)
-		e.Line = l.Line
-		e.Column = l.Column + 1
-		e.SourceLine = l.LineText
+	if len(errs) == 1 {
+		return errs[0]
 	}
-	if len(msgs) > 1 {
-		e.Message += fmt.Sprintf(" (and %d more errors)", len(msgs)-1)
-	}
-	return e
+	return errors.Join(errs...)
 }
 
 // mapPosition maps a 1-based line and column of the bundle to the user's source. It returns
@@ -290,6 +297,49 @@ func (b *bundle) findDefaultExport() (line, col int) {
 	line = 1 + bytes.Count([]byte(src[:i]), []byte("\n"))
 	col = i - strings.LastIndexByte(src[:i], '\n')
 	return line, col
+}
+
+// findPath locates a config option by its path of keys (`session`, `strategy`) in the
+// user's sources, the entry first: each key (`key:`, `key(` or `"key":`) is looked for after
+// the one before it, and the deepest found is returned. It is for a problem the runtime can
+// name but not place; without a match it returns the entry's default export.
+func (b *bundle) findPath(keys ...string) (file string, line, col int) {
+	names := make([]string, 0, len(b.sources))
+	for n := range b.sources {
+		if n != b.entry && !strings.HasPrefix(n, builtinNamespace+":") {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range append([]string{b.entry}, names...) {
+		src, from, at := b.sources[n], 0, -1
+		for _, k := range keys {
+			if k == "" {
+				break
+			}
+			re := regexp.MustCompile(`(^|[^\w$.])["']?` + regexp.QuoteMeta(k) + `["']?\s*[:(]`)
+			loc := re.FindStringSubmatchIndex(src[from:])
+			if loc == nil {
+				break
+			}
+			at = from + loc[3] // after the character before the key
+			from = at + len(k)
+		}
+		if at >= 0 {
+			return n, 1 + strings.Count(src[:at], "\n"), at - strings.LastIndexByte(src[:at], '\n')
+		}
+	}
+	line, col = b.findDefaultExport()
+	return b.entry, line, col
+}
+
+// optionPath is the path of keys an option's name spells ("session.maxAge",
+// "callbacks.jwt"), up to its first index: after "providers[1]" a key could be any
+// provider's, so the path stops at "providers".
+var optionPath = regexp.MustCompile(`^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*`)
+
+func keysOf(name string) []string {
+	return strings.Split(optionPath.FindString(name), ".")
 }
 
 // readable reports whether the scripts directory has the file (used to pick the entry).

@@ -317,6 +317,9 @@ func (v *vm) run(ctx context.Context, name string, start time.Time, timeout time
 		return e
 	}
 	if uerr := use(val); uerr != nil {
+		if _, joined := uerr.(interface{ Unwrap() []error }); joined && len(Errors(uerr)) > 0 {
+			return uerr // every problem the config reading found (readConfig)
+		}
 		var se *Error
 		if errors.As(uerr, &se) {
 			return se

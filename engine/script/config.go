@@ -1,6 +1,7 @@
 package script
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -11,7 +12,8 @@ import (
 )
 
 // Known names. Unknown top-level keys, callbacks, events and pages are logged and ignored,
-// as NextAuth ignores them; a known key with a value of the wrong type is a load error.
+// as NextAuth ignores them (and kept as warnings, which `gateway check` reports); a known key
+// with a value of the wrong type is a load error.
 var (
 	knownTopLevel = map[string]bool{
 		"providers": true, "callbacks": true, "events": true, "pages": true,
@@ -31,10 +33,12 @@ const (
 	defaultJWTMaxAge     = 30 * 24 * time.Hour
 )
 
-// configError is a validation failure, pointed at the entry's default export.
+// configError is a validation failure, pointed at the option its message starts with (the
+// entry's default export when the source does not spell it).
 func (g *Generation) configError(format string, args ...any) *Error {
-	e := &Error{Kind: KindInvalidResult, Name: "ConfigError", Message: fmt.Sprintf(format, args...), File: g.bundle.entry}
-	e.Line, e.Column = g.bundle.findDefaultExport()
+	e := &Error{Kind: KindInvalidResult, Name: "ConfigError", Message: fmt.Sprintf(format, args...)}
+	// Most messages start with the option's name: point at it where the source spells it.
+	e.File, e.Line, e.Column = g.bundle.findPath(keysOf(e.Message)...)
 	e.SourceLine = g.bundle.sourceLine(e.File, e.Line)
 	return e
 }
@@ -57,15 +61,38 @@ func (g *Generation) configObject(v *vm) (*goja.Object, error) {
 	return o, nil
 }
 
-// readConfig validates the default export of the load runtime and fills g.config.
+// ignored logs an option the gateway does not use and keeps it for Warnings, pointed at the
+// option's key in the source when it can be found there.
+func (g *Generation) ignored(name, msg string, attrs ...any) {
+	g.logger.Warn(msg, append([]any{"code", "SCRIPT_OPTION_IGNORED", "name", name, "file", g.bundle.entry, "generation", g.shortHash()}, attrs...)...)
+	e := &Error{Kind: KindInvalidResult, Name: "ConfigWarning", Message: fmt.Sprintf("%s: %s", name, msg), File: g.bundle.entry}
+	e.File, e.Line, e.Column = g.bundle.findPath(keysOf(name)...)
+	e.SourceLine = g.bundle.sourceLine(e.File, e.Line)
+	g.warnings = append(g.warnings, e)
+}
+
+// Warnings are the options of the config the gateway ignores (unknown keys, callbacks,
+// events and pages; options it replaces with its own): each was logged at load. They do not
+// stop a load, as NextAuth ignores them too; `gateway check` reports them as mistakes.
+func (g *Generation) Warnings() []*Error { return g.warnings }
+
+// readConfig validates the default export of the load runtime and fills g.config. The
+// sections are independent, so it reads them all and returns every problem (errors.Join);
+// within a section, the first problem of an entry hides that entry's others.
 func (g *Generation) readConfig(v *vm) error {
 	cfg, err := g.configObject(v)
 	if err != nil {
 		return err
 	}
+	var errs []error
+	fail := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, k := range cfg.Keys() {
 		if !knownTopLevel[k] && !isNextAuthOption(k) {
-			g.logger.Warn("unknown auth config key ignored", "key", k, "file", g.bundle.entry, "generation", g.shortHash())
+			g.ignored(k, "unknown auth config key ignored")
 		}
 	}
 	c := Config{
@@ -76,30 +103,35 @@ func (g *Generation) readConfig(v *vm) error {
 
 	// providers
 	pv := cfg.Get("providers")
+	n := 0
+	var list *goja.Object
 	if v.typeOf(pv) != "array" {
-		return g.configError("providers must be an array of providers, got %s", v.typeOf(pv))
-	}
-	list := pv.(*goja.Object)
-	n := int(list.Get("length").ToInteger())
-	if n == 0 {
-		return g.configError("providers must not be empty")
+		fail(g.configError("providers must be an array of providers, got %s", v.typeOf(pv)))
+	} else {
+		list = pv.(*goja.Object)
+		if n = int(list.Get("length").ToInteger()); n == 0 {
+			fail(g.configError("providers must not be empty"))
+		}
 	}
 	seen := map[string]int{}
 	passkey := -1
 	for i := range n {
 		p, err := g.readProvider(v, list.Get(fmt.Sprint(i)), i)
 		if err != nil {
-			return err
+			fail(err)
+			continue
 		}
 		if j, dup := seen[p.ID]; dup {
-			return g.configError("providers[%d].id %q is already used by providers[%d]", i, p.ID, j)
+			fail(g.configError("providers[%d].id %q is already used by providers[%d]", i, p.ID, j))
+			continue
 		}
 		seen[p.ID] = i
 		if p.Type == "passkey" {
 			// A user's passkeys belong to the gateway's one relying party, whatever the
 			// provider is called: a second one would be the same credentials again.
 			if passkey >= 0 {
-				return g.configError("providers[%d] is a second passkey provider (providers[%d] is one): at most one is allowed", i, passkey)
+				fail(g.configError("providers[%d] is a second passkey provider (providers[%d] is one): at most one is allowed", i, passkey))
+				continue
 			}
 			passkey = i
 		}
@@ -113,24 +145,23 @@ func (g *Generation) readConfig(v *vm) error {
 	}{{"callbacks", knownCallbacks}, {"events", knownEvents}} {
 		o, err := g.optionalObject(v, cfg, sec.name)
 		if err != nil || o == nil {
-			if err != nil {
-				return err
-			}
+			fail(err)
 			continue
 		}
 		for _, k := range o.Keys() {
 			if _, ok := goja.AssertFunction(o.Get(k)); !ok {
-				return g.configError("%s.%s must be a function, got %s", sec.name, k, v.typeOf(o.Get(k)))
+				fail(g.configError("%s.%s must be a function, got %s", sec.name, k, v.typeOf(o.Get(k))))
+				continue
 			}
 			if !sec.known[k] {
-				g.logger.Warn("unknown "+sec.name+" entry ignored", "name", sec.name+"."+k, "file", g.bundle.entry, "generation", g.shortHash())
+				g.ignored(sec.name+"."+k, "unknown "+sec.name+" entry ignored")
 			}
 		}
 	}
 
 	// pages
 	if o, err := g.optionalObject(v, cfg, "pages"); err != nil {
-		return err
+		fail(err)
 	} else if o != nil {
 		targets := map[string]*string{
 			"signIn": &c.Pages.SignIn, "signOut": &c.Pages.SignOut, "error": &c.Pages.Error,
@@ -140,72 +171,63 @@ func (g *Generation) readConfig(v *vm) error {
 		for _, k := range o.Keys() {
 			s, err := g.optionalString(v, o, "pages."+k, k)
 			if err != nil {
-				return err
+				fail(err)
+				continue
 			}
 			if s == "" {
 				continue
 			}
 			if !validPage(s) {
-				return g.configError("pages.%s must be a path starting with / or an absolute http(s) URL, got %q", k, s)
+				fail(g.configError("pages.%s must be a path starting with / or an absolute http(s) URL, got %q", k, s))
+				continue
 			}
 			if t, ok := targets[k]; ok {
 				*t = s
 			} else {
-				g.logger.Warn("unknown page ignored", "name", "pages."+k, "generation", g.shortHash())
+				g.ignored("pages."+k, "unknown page ignored")
 			}
 		}
 	}
 
 	// session
 	if o, err := g.optionalObject(v, cfg, "session"); err != nil {
-		return err
+		fail(err)
 	} else if o != nil {
 		s, err := g.optionalString(v, o, "session.strategy", "strategy")
-		if err != nil {
-			return err
-		}
+		fail(err)
 		switch s {
 		case "":
 		case "jwt", "database":
 			c.Session.Strategy = s
 		default:
-			return g.configError(`session.strategy must be "jwt" or "database", got %q`, s)
+			fail(g.configError(`session.strategy must be "jwt" or "database", got %q`, s))
 		}
-		if err := g.optionalSeconds(v, o, "session.maxAge", "maxAge", &c.Session.MaxAge); err != nil {
-			return err
-		}
-		if err := g.optionalSeconds(v, o, "session.updateAge", "updateAge", &c.Session.UpdateAge); err != nil {
-			return err
-		}
-		if err := g.optionalSeconds(v, o, "session.absoluteMaxAge", "absoluteMaxAge", &c.Session.AbsoluteMaxAge); err != nil {
-			return err
-		}
+		fail(g.optionalSeconds(v, o, "session.maxAge", "maxAge", &c.Session.MaxAge))
+		fail(g.optionalSeconds(v, o, "session.updateAge", "updateAge", &c.Session.UpdateAge))
+		fail(g.optionalSeconds(v, o, "session.absoluteMaxAge", "absoluteMaxAge", &c.Session.AbsoluteMaxAge))
 	}
 
 	// jwt
 	if o, err := g.optionalObject(v, cfg, "jwt"); err != nil {
-		return err
+		fail(err)
 	} else if o != nil {
-		if err := g.optionalSeconds(v, o, "jwt.maxAge", "maxAge", &c.JWT.MaxAge); err != nil {
-			return err
-		}
+		fail(g.optionalSeconds(v, o, "jwt.maxAge", "maxAge", &c.JWT.MaxAge))
 		for _, k := range o.Keys() {
 			switch k {
 			case "maxAge":
 			case "encode", "decode":
 				// NextAuth's reason for a custom codec is most often a signed token the app
 				// can read: the gateway has one, chosen where its keys are (the YAML file).
-				g.logger.Warn("jwt option ignored: the gateway encodes session tokens itself; for a signed JWT the app can read, set session.token.format: jws in the YAML config",
-					"name", "jwt."+k, "generation", g.shortHash())
+				g.ignored("jwt."+k, "jwt option ignored: the gateway encodes session tokens itself; for a signed JWT the app can read, set session.token.format: jws in the YAML config")
 			default:
-				g.logger.Warn("jwt option ignored: tokens are encoded by the gateway", "name", "jwt."+k, "generation", g.shortHash())
+				g.ignored("jwt."+k, "jwt option ignored: tokens are encoded by the gateway")
 			}
 		}
 	}
 
 	// theme
 	if o, err := g.optionalObject(v, cfg, "theme"); err != nil {
-		return err
+		fail(err)
 	} else if o != nil {
 		for k, t := range map[string]*string{
 			"colorScheme": &c.Theme.ColorScheme, "brandColor": &c.Theme.BrandColor,
@@ -213,7 +235,8 @@ func (g *Generation) readConfig(v *vm) error {
 		} {
 			s, err := g.optionalString(v, o, "theme."+k, k)
 			if err != nil {
-				return err
+				fail(err)
+				continue
 			}
 			if s != "" {
 				*t = s
@@ -222,7 +245,7 @@ func (g *Generation) readConfig(v *vm) error {
 		switch c.Theme.ColorScheme {
 		case "auto", "light", "dark":
 		default:
-			return g.configError(`theme.colorScheme must be "auto", "light" or "dark", got %q`, c.Theme.ColorScheme)
+			fail(g.configError(`theme.colorScheme must be "auto", "light" or "dark", got %q`, c.Theme.ColorScheme))
 		}
 	}
 
@@ -230,15 +253,22 @@ func (g *Generation) readConfig(v *vm) error {
 	if u := cfg.Get("useSecureCookies"); !isNullish(u) {
 		b, ok := u.Export().(bool)
 		if !ok {
-			return g.configError("useSecureCookies must be a boolean, got %s", v.typeOf(u))
+			fail(g.configError("useSecureCookies must be a boolean, got %s", v.typeOf(u)))
+		} else {
+			c.UseSecureCookies = &b
 		}
-		c.UseSecureCookies = &b
 	}
-	if err := g.readFactors(v, cfg, &c); err != nil {
-		return err
+	fail(g.readFactors(v, cfg, &c))
+	for _, e := range g.readNextAuthOptions(v, cfg, &c) {
+		errs = append(errs, e)
 	}
-	if err := joinConfigErrors(g.readNextAuthOptions(v, cfg, &c)); err != nil {
-		return err
+	if len(errs) > 0 {
+		// The ignored options come last, so that the first error (what a refused reload
+		// shows) is one that refused it; `gateway check` lists them all.
+		for _, w := range g.warnings {
+			errs = append(errs, w)
+		}
+		return errors.Join(errs...)
 	}
 	g.config = c
 	return nil

@@ -76,7 +76,7 @@ func (g *Generation) readFactors(v *vm, cfg *goja.Object, c *Config) error {
 					return err
 				}
 			default:
-				g.logger.Warn("unknown factors option ignored", "name", "factors."+k, "generation", g.shortHash())
+				g.ignored("factors."+k, "unknown factors option ignored")
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package script
 
 import (
-	"errors"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -165,7 +164,7 @@ func findAuthOptions(exp *goja.Object) goja.Value {
 // use, with what to do instead. readNextAuthOptions reports each once per load.
 var nextAuthOnlyOptions = map[string]string{
 	"adapter": "the gateway keeps users, accounts and sessions in its own store (bolt, or Redis shared by replicas): move existing users with `gateway users import`",
-	"debug":   "set log.level: debug in the gateway's YAML config",
+	"debug":   "run gateway serve --dev and open /-/inspector to see every callback's arguments and results; log.level: debug in the YAML config for the log",
 	"logger":  "the gateway writes structured logs itself (log.format and log.level in the YAML config); console.* in a callback goes to that log",
 	"cookies": "the gateway names and scopes its cookies as NextAuth does by default (cookie_domain in the YAML config shares them with subdomains); custom cookie names and options are not used",
 }
@@ -184,11 +183,11 @@ func (g *Generation) readNextAuthOptions(v *vm, cfg *goja.Object, c *Config) []*
 	var errs []*Error
 	for _, k := range cfg.Keys() {
 		if advice, ok := nextAuthOnlyOptions[k]; ok {
-			g.logger.Warn("NextAuth option not used by the gateway: "+advice, "code", "SCRIPT_OPTION_IGNORED", "see", migrationDoc, "name", k, "file", g.bundle.entry, "generation", g.shortHash())
+			g.ignored(k, "NextAuth option not used by the gateway: "+advice, "see", migrationDoc)
 		}
 	}
 	if s, ok := cfg.Get("session").(*goja.Object); ok && !isNullish(s.Get("generateSessionToken")) {
-		g.logger.Warn("NextAuth option not used by the gateway: database session tokens are random values the gateway makes itself", "code", "SCRIPT_OPTION_IGNORED", "see", migrationDoc, "name", "session.generateSessionToken", "file", g.bundle.entry, "generation", g.shortHash())
+		g.ignored("session.generateSessionToken", "NextAuth option not used by the gateway: database session tokens are random values the gateway makes itself", "see", migrationDoc)
 	}
 	secret, err := g.readSecret(v, cfg)
 	if err != nil {
@@ -255,22 +254,6 @@ func splitSecrets(s string) []string {
 		}
 	}
 	return out
-}
-
-// joinConfigErrors is the error of a list of independent config problems: nil for none, the
-// one itself for one (so errors.As finds it as before), all of them joined otherwise.
-func joinConfigErrors(errs []*Error) error {
-	switch len(errs) {
-	case 0:
-		return nil
-	case 1:
-		return errs[0]
-	}
-	list := make([]error, len(errs))
-	for i, e := range errs {
-		list[i] = e
-	}
-	return errors.Join(list...)
 }
 
 // authConfigShapes is the hint of the "no auth config" error.

@@ -62,6 +62,8 @@ type Generation struct {
 	program *goja.Program
 	config  Config
 	has     map[string]bool
+	// warnings are the config's ignored options (config.go: ignored), in source order.
+	warnings []*Error
 	// defines is has for the typed calls: one slot per Callback, then per Event (hooks.go).
 	defines  [hookSlots]bool
 	env      map[string]string
@@ -145,8 +147,7 @@ func Load(ctx context.Context, opts Options) (gen *Generation, err error) {
 		if !abandoned {
 			<-p.slots
 		}
-		var se *Error
-		if errors.As(err, &se) {
+		for _, se := range Errors(err) {
 			se.Callback = ""
 		}
 		return nil, err

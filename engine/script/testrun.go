@@ -23,9 +23,12 @@ var testModuleSource string
 
 // TestResult is the outcome of one test of a *.test.js / *.test.ts file.
 type TestResult struct {
-	File     string // relative to the scripts directory, slash-separated
-	Name     string // "describe › test"; "(load)" when the file could not run at all
-	Err      *Error // nil when the test passed
+	File string // relative to the scripts directory, slash-separated
+	Name string // "describe › test"; "(load)" when the file could not run at all
+	Err  *Error // nil when the test passed
+	// Errs is every problem of a "(load)" failure (a file with several bundler errors);
+	// Err is the first of them.
+	Errs     []*Error
 	Duration time.Duration
 }
 
@@ -112,9 +115,11 @@ type testRegistry struct {
 func runTestFile(ctx context.Context, dir, file string, opts Options, emit func(TestResult)) {
 	start := time.Now()
 	loadFailed := func(err error) {
-		se := &Error{Kind: KindInternal, Message: err.Error(), Err: err}
-		errors.As(err, &se)
-		emit(TestResult{File: file, Name: "(load)", Err: se, Duration: time.Since(start)})
+		errs := Errors(err)
+		if len(errs) == 0 {
+			errs = []*Error{{Kind: KindInternal, Message: err.Error(), Err: err}}
+		}
+		emit(TestResult{File: file, Name: "(load)", Err: errs[0], Errs: errs, Duration: time.Since(start)})
 	}
 	defer func() {
 		if r := recover(); r != nil {

@@ -16,6 +16,7 @@ const module = "github.com/callgate/callgate/"
 // which way its arrows point.
 var layer = map[string]int{
 	"store":                0,
+	"scripts":              0, // the shipped .d.ts files, embedded
 	"engine/urlpolicy":     0,
 	"engine/reqbody":       0,
 	"engine/oauth/presets": 0,

@@ -2,7 +2,7 @@
 // only these modules and relative files inside the scripts directory.
 
 declare module "callgate/providers/credentials" {
-  import type { CredentialsConfig, CredentialsOptions, CredentialInput } from "./callgate";
+  import type { CredentialsConfig, CredentialsOptions, CredentialInput } from "callgate";
   /** Builds a credentials provider, like next-auth/providers/credentials. */
   export default function Credentials<C extends Record<string, CredentialInput>>(
     options: CredentialsOptions<C>,
@@ -10,7 +10,7 @@ declare module "callgate/providers/credentials" {
 }
 
 declare module "callgate/providers/passkey" {
-  import type { PasskeyConfig, PasskeyOptions } from "./callgate";
+  import type { PasskeyConfig, PasskeyOptions } from "callgate";
   /**
    * Builds the passkey (WebAuthn) provider: sign-in with a passkey instead of a password, on
    * the gateway's own origin. At most one per config.
@@ -19,61 +19,61 @@ declare module "callgate/providers/passkey" {
 }
 
 declare module "callgate/providers/email" {
-  import type { EmailConfig, EmailOptions } from "./callgate";
+  import type { EmailConfig, EmailOptions } from "callgate";
   /** Builds an e-mail (magic link) provider, like next-auth/providers/email. Needs a store. */
   export default function Email(options?: EmailOptions): EmailConfig;
 }
 
 declare module "callgate/providers/oauth" {
-  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  import type { OAuthConfig, OAuthOptions } from "callgate";
   /** Builds a plain OAuth 2 provider: authorization, token and userinfo URLs. */
   export default function OAuth(options: Partial<OAuthOptions>): OAuthConfig;
 }
 
 declare module "callgate/providers/oidc" {
-  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  import type { OAuthConfig, OAuthOptions } from "callgate";
   /** Builds a generic OpenID Connect provider: issuer (or wellKnown), clientId, clientSecret. */
   export default function OIDC(options: Partial<OAuthOptions>): OAuthConfig;
 }
 
 declare module "callgate/providers/github" {
-  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  import type { OAuthConfig, OAuthOptions } from "callgate";
   /** Builds GitHub (OAuth app). enterprise.baseUrl for GitHub Enterprise Server. */
   export default function GitHub(options: Partial<OAuthOptions>  & { enterprise?: { baseUrl?: string } }): OAuthConfig;
 }
 
 declare module "callgate/providers/google" {
-  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  import type { OAuthConfig, OAuthOptions } from "callgate";
   /** Builds Google (OpenID Connect). */
   export default function Google(options: Partial<OAuthOptions>): OAuthConfig;
 }
 
 declare module "callgate/providers/azure-ad" {
-  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  import type { OAuthConfig, OAuthOptions } from "callgate";
   /** Builds Microsoft Entra ID under its old name; tenantId is required. */
   export default function AzureAD(options: Partial<OAuthOptions>  & { tenantId?: string }): OAuthConfig;
 }
 
 declare module "callgate/providers/microsoft-entra-id" {
-  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  import type { OAuthConfig, OAuthOptions } from "callgate";
   /** Builds Microsoft Entra ID; tenantId or issuer is required. */
   export default function MicrosoftEntraID(options: Partial<OAuthOptions>  & { tenantId?: string }): OAuthConfig;
 }
 
 declare module "callgate/providers/gitlab" {
-  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  import type { OAuthConfig, OAuthOptions } from "callgate";
   /** Builds GitLab (OAuth). baseUrl for self-managed GitLab. */
   export default function GitLab(options: Partial<OAuthOptions>  & { baseUrl?: string }): OAuthConfig;
 }
 
 declare module "callgate/providers/keycloak" {
-  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  import type { OAuthConfig, OAuthOptions } from "callgate";
   /** Builds Keycloak; issuer is https://<host>/realms/<realm>. */
   export default function Keycloak(options: Partial<OAuthOptions>): OAuthConfig;
 }
 
 declare module "callgate/providers/auth0" {
-  import type { OAuthConfig, OAuthOptions } from "./callgate";
+  import type { OAuthConfig, OAuthOptions } from "callgate";
   /** Builds Auth0; issuer is https://<tenant>.<region>.auth0.com/. */
   export default function Auth0(options: Partial<OAuthOptions>): OAuthConfig;
 }
@@ -252,3 +252,44 @@ declare var process: { readonly env: Readonly<Record<string, string | undefined>
 declare var crypto: { randomUUID(): string };
 declare function atob(data: string): string;
 declare function btoa(data: string): string;
+
+/** The headers of a fetch response: names lower-cased, repeated values joined with ", ". */
+interface Headers {
+  get(name: string): string | null;
+  has(name: string): boolean;
+  forEach(callback: (value: string, name: string, headers: Headers) => void, thisArg?: unknown): void;
+  /** The names, sorted. */
+  keys(): string[];
+  /** [name, value] pairs, sorted by name. */
+  entries(): [string, string][];
+}
+
+/** A fetch response, its body already read (at most script.fetch.max_response_bytes). */
+interface Response {
+  readonly status: number;
+  readonly statusText: string;
+  /** status is 2xx. */
+  readonly ok: boolean;
+  /** The final URL, after redirects. */
+  readonly url: string;
+  readonly headers: Headers;
+  /** The body; a body can be read once. */
+  text(): Promise<string>;
+  /** The body parsed as JSON; a SyntaxError rejects. */
+  json(): Promise<any>;
+}
+
+/** fetch's second argument. */
+interface RequestInit {
+  method?: string;
+  headers?: Record<string, string>;
+  /** Sent as it is (at most 1 MiB): JSON.stringify an object first. */
+  body?: string;
+}
+
+/**
+ * An HTTP(S) request from a callback, to the hosts of script.fetch.allow only (redirects
+ * too), under script.fetch.timeout and the callback's deadline. There are no Request,
+ * Response or Headers constructors: only fetch and what it resolves to.
+ */
+declare function fetch(input: string | { url: string }, init?: RequestInit): Promise<Response>;

@@ -1,0 +1,3 @@
+import { test } from "callgate/test";
+import { helper } from "./helpers.js";
+test("never runs", () => helper());

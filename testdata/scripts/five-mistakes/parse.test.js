@@ -1,0 +1,4 @@
+import { test, expect } from "callgate/test";
+test("never runs", () => {
+  expect(1).toBe(1;
+});

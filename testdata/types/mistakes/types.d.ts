@@ -1,0 +1,6 @@
+export {};
+declare module "callgate" {
+  interface User {
+    role: string;
+  }
+}
