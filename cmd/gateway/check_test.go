@@ -122,6 +122,14 @@ func TestShippedTypesTypeCheck(t *testing.T) {
 			}
 		})
 	}
+	// A NextAuth route file copied as it is, with its module augmentation and tsconfig.json
+	// paths, type-checks against the shipped types.
+	t.Run("check --types on a migrated NextAuth route file", func(t *testing.T) {
+		stdout, stderr, err := runCheckCLI(t, "check", "--types", "--tsc", tsc, migratedScripts(t, ""))
+		if err != nil {
+			t.Fatalf("check --types: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+		}
+	})
 	t.Run("the check bites", func(t *testing.T) {
 		stdout, stderr, err := runCheckCLI(t, "check", "--types", "--tsc", tsc, repoPath("testdata", "types", "mistakes"))
 		if !errors.Is(err, errCheckFailed) {

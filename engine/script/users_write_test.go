@@ -217,7 +217,7 @@ func TestUsersWrite(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.op, func(t *testing.T) {
 			st := openStore(t)
-			l := load(t, dir, func(o *Options) { o.Users = st; o.Timeouts.Default = 30 * time.Second })
+			l := patientBcrypt(load(t, dir, func(o *Options) { o.Users = st; o.Timeouts.Default = 30 * time.Second }))
 			res := runOp(t, l.gen, tt.op)
 			if tt.err != "" {
 				msg, _ := res["error"].(string)
@@ -251,7 +251,7 @@ func TestUsersWrite(t *testing.T) {
 func TestUsersWritePassword(t *testing.T) {
 	dir := writeDir(t, map[string]string{"auth.config.js": usersWriteConfig})
 	st := openStore(t)
-	l := load(t, dir, func(o *Options) { o.Users = st; o.Timeouts.Default = 30 * time.Second })
+	l := patientBcrypt(load(t, dir, func(o *Options) { o.Users = st; o.Timeouts.Default = 30 * time.Second }))
 	steps := []struct {
 		op, password string
 		want         map[string]any
@@ -278,7 +278,7 @@ func TestUsersWritePassword(t *testing.T) {
 func TestUsersWriteEvents(t *testing.T) {
 	dir := writeDir(t, map[string]string{"auth.config.js": usersEventsConfig})
 	st := openStore(t)
-	l := load(t, dir, func(o *Options) { o.Users = st; o.Timeouts.Default = 30 * time.Second })
+	l := patientBcrypt(load(t, dir, func(o *Options) { o.Users = st; o.Timeouts.Default = 30 * time.Second }))
 
 	made := runOp(t, l.gen, "create")["made"].(map[string]any)
 	id := made["_id"].(string)

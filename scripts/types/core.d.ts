@@ -458,6 +458,29 @@ declare module "callgate" {
     theme?: Theme;
     /** Force the __Secure-/__Host- cookie prefixes; default: decided by the URL scheme. */
     useSecureCookies?: boolean;
+    /**
+     * The session secret, as a NextAuth config sets it (`process.env.NEXTAUTH_SECRET`, from a
+     * variable listed under `env` in the YAML config). It must equal the operator's secret
+     * when one is set; without one it is the gateway's. A reload cannot change it.
+     */
+    secret?: string;
+    /** callgate's: second factors and passkeys (docs/factors.md). */
+    factors?: {
+      /** Time-based one-time passwords; `{issuer}` names the gateway in the authenticator app. */
+      totp?: boolean | { issuer?: string };
+      /** WebAuthn credentials as a second factor (a Passkey provider turns this on by itself). */
+      passkey?: boolean;
+      /** Seconds after an authentication during which its session may change factors; default 600. */
+      recentAuthentication?: number;
+    };
+    /** @deprecated Not used by the gateway: `gateway users import` or the Redis store hold users (docs/migrating-from-nextauth.md). */
+    adapter?: unknown;
+    /** @deprecated Not used by the gateway: `gateway serve --dev` opens the inspector, `log.level: debug` the log. */
+    debug?: boolean;
+    /** @deprecated Not used by the gateway: it writes structured logs itself (`log.format`, `log.level`). */
+    logger?: unknown;
+    /** @deprecated Not used by the gateway: cookie names are NextAuth's; `cookie_domain` in the YAML config shares them. */
+    cookies?: unknown;
   }
 
   /** NextAuth's names for AuthConfig. */
