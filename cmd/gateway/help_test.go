@@ -23,6 +23,7 @@ func TestEveryCommandHasItsOwnHelp(t *testing.T) {
 		{"users", "set-password"}, {"users", "set-role"}, {"users", "update"},
 		{"sessions"}, {"sessions", "list"}, {"sessions", "revoke"},
 		{"token"}, {"token", "decode"}, {"token", "encode"},
+		{"trace"},
 	}
 	seen := map[string]string{}
 	for _, cmd := range commands {

@@ -29,20 +29,15 @@ Flags:
 
 func (c *cli) runTrace(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
 	gatewayURL := fs.String("url", "http://localhost:3000", "the gateway's URL")
 	token := fs.String("token", "", "the inspector's admin credential (default $"+inspectorTokenEnv+")")
 	asJSON := fs.Bool("json", false, "print each event as one line of JSON, arguments and results included")
-	fs.Usage = func() {
-		fmt.Fprint(c.stderr, traceUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	rest, err := c.parseFlags(fs, traceUsage, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("trace takes no arguments, got %q", fs.Args())
+	if len(rest) > 0 {
+		return c.usageError(fs, traceUsage, "trace takes no arguments, got %q", rest)
 	}
 	if *token == "" {
 		*token = c.getenv(inspectorTokenEnv)
