@@ -76,6 +76,14 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	}
 	logger := newLogger(c.stderr, cfg.Log)
 	tuneGC(c.getenv)
+	tel, err := setupTelemetry(ctx, cfg, c.getenv)
+	if err != nil {
+		return err
+	}
+	if tel != nil {
+		logger = slog.New(tel.LogHandler(logger.Handler()))
+		logger.Info("tracing on: spans go over OTLP", "endpoint", tel.Endpoint, "protocol", tel.Protocol)
+	}
 
 	secrets, err := c.loadSecrets(cfg, logger)
 	if err != nil {
@@ -94,11 +102,13 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	st = tel.Store(st, storeSystem(cfg.Store))
 	// Deferred first, so it runs last: every component has stopped and every generation
 	// is closed before the store goes.
 	defer st.Close()
 	logger.Info("store opened", "store", cfg.RedactedStore())
 	scripts := newScriptHost(cfg, logger)
+	scripts.otel = tel.Tracer()
 	sopts := scripts.options(cfg, scriptOptions(cfg, st, st, logger, c.getenv))
 	gen, err := script.Load(ctx, sopts)
 	if err != nil {
@@ -135,7 +145,7 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	surface := gatewaySurface(surfaceParts{auth: eng.Handler(), jwks: assertionKeys, sessionJWKS: sessionJWKSHandler(sessionTokens), ops: ops})
-	front, err := frontHandler(cfg, eng, assertionKeys, surface, logger, c.getenv, c.now)
+	front, err := frontHandler(cfg, eng, assertionKeys, surface, tel, logger, c.getenv, c.now)
 	if err != nil {
 		return err
 	}
@@ -144,6 +154,8 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 		admin = adminHandler(scripts.metrics, surface)
 	}
 	var lc lifecycle
+	// First, so it stops last: the spans of the requests the server drains are sent.
+	lc.add(telemetryComponent(tel, logger))
 	lc.add(
 		component{
 			name: "revocation watch",
@@ -164,7 +176,7 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 		lc.add(adminSocketComponent(cfg.DataDir, st, logger))
 	}
 	lc.add(scripts.components()...)
-	lc.add(httpComponents(cfg, publicHandler(scripts.metrics, surface, ops, front), admin, logger, c.stdout)...)
+	lc.add(httpComponents(cfg, publicHandler(scripts.metrics, tel, surface, ops, front), admin, logger, c.stdout)...)
 	return lc.run(ctx)
 }
 
