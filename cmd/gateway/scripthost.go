@@ -72,6 +72,10 @@ func (h *scriptHost) prepare(cfg config.Config, o script.Options, eng *engine.En
 		return err
 	}
 	h.reloader = r
+	h.metrics.WatchStore(func(ctx context.Context) metrics.StoreHealth {
+		st := eng.StoreStatus(ctx)
+		return metrics.StoreHealth{Up: st.State == "ok", RevocationsCurrent: st.Revocations == "current"}
+	})
 	return nil
 }
 

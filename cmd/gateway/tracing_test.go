@@ -15,13 +15,13 @@ import (
 )
 
 // tracedGateway runs a gateway with the tracing scripts in front of the echo upstream,
-// with env added to its environment.
-func tracedGateway(t *testing.T, env map[string]string) (*testGateway, string) {
+// with env added to its environment and args to its command line.
+func tracedGateway(t *testing.T, env map[string]string, args ...string) (*testGateway, string) {
 	t.Helper()
 	up := echoUpstream(t)
 	gw := startGateway(t, gatewayOptions{
 		ScriptsDir: filepath.Join("testdata", "otel-scripts"),
-		Args:       []string{"--upstream", up.URL},
+		Args:       append([]string{"--upstream", up.URL}, args...),
 		Env:        env,
 	})
 	return gw, up.URL

@@ -12,6 +12,8 @@ export default {
       credentials: { username: { label: "Username", type: "text" }, password: { label: "Password", type: "password" } },
       async authorize(credentials) {
         console.log("authorize: checking a password");
+        if (credentials?.username === "throw") throw new TypeError("authorize failed on purpose");
+        if (credentials?.username === "loop") return { id: "loop", name: "Loop" };
         const user = await users.findOne({ username: credentials?.username });
         if (!user || !(await bcrypt.compare(credentials.password, user.password))) return null;
         return { id: user._id.toString(), name: user.name, email: user.email };
@@ -25,7 +27,8 @@ export default {
     redirect({ url, baseUrl }) {
       return url.startsWith(baseUrl) ? url : baseUrl;
     },
-    jwt({ token }) {
+    jwt({ token, user }) {
+      if (user?.id === "loop") for (;;) {} // interrupted at script.timeouts.jwt
       return token;
     },
     session({ session }) {
