@@ -24,11 +24,11 @@ func callbackHeaders(p *Proxy, r *http.Request, extra map[string]any) http.Heade
 		v, ok := claimString(raw)
 		canon := http.CanonicalHeaderKey(name)
 		if !ok || !validHeaderName(name) || reservedHeader[canon] || routingHeader[canon] {
-			p.log.WarnContext(r.Context(), "authorized returned a header that cannot be sent; dropped", "code", "INVALID_HEADER", "header", name)
+			p.log.Warn("authorized returned a header that cannot be sent; dropped", "code", "INVALID_HEADER", "header", name)
 			continue
 		}
 		if p.strip.learn(canon) {
-			p.log.WarnContext(r.Context(), "authorized returned a header that no identity.headers name or identity.strip_prefixes prefix covers: "+
+			p.log.Warn("authorized returned a header that no identity.headers name or identity.strip_prefixes prefix covers: "+
 				"a client's own copy is stripped from now on, but not on requests before this one; add it to identity.strip_prefixes",
 				"code", "UNCOVERED_IDENTITY_HEADER", "header", canon)
 		}
