@@ -60,9 +60,6 @@ func (ts *tracedStore) start(ctx context.Context, method string) (context.Contex
 
 func (ts *tracedStore) Close() error { return ts.next.Close() }
 
-// Unwrap is the store underneath, for what needs the backend itself.
-func (ts *tracedStore) Unwrap() store.Store { return ts.next }
-
 // The methods below are store.Store's, each one span around the same call.
 
 func (ts *tracedStore) LinkAccount(ctx context.Context, a store.Account) error {
