@@ -177,6 +177,22 @@ build_mailpit() {
   say "Mailpit built in $((SECONDS - start))s"
 }
 
+# --- Jaeger v2, the tracing backend of the OpenTelemetry tests --------------------------------
+# Built from testdata/jaeger (a module of its own, pinned to v1.76.0, whose cmd/jaeger is the
+# collector-based Jaeger v2) into testdata/jaeger/bin, and only when missing or older than that
+# module's go.sum. Pure Go (no cgo). A big build: minutes on 2 cores the first time.
+build_jaeger() {
+  local dir=testdata/jaeger bin=testdata/jaeger/bin/jaeger
+  if [[ -x $bin && $bin -nt $dir/go.sum ]]; then
+    say "Jaeger already built ($bin)"
+    return 0
+  fi
+  say "building Jaeger into $bin"
+  local start=$SECONDS
+  (cd "$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 GOBIN="$PWD/bin" go install github.com/jaegertracing/jaeger/cmd/jaeger)
+  say "Jaeger built in $((SECONDS - start))s"
+}
+
 # --- 3. Go ------------------------------------------------------------------------------------
 install_interop_packages
 install_browser_packages
@@ -184,6 +200,7 @@ install_types_packages
 provide_redis
 build_hydra
 build_mailpit
+build_jaeger
 
 say "go vet ./..."
 go vet ./...

@@ -14,6 +14,7 @@ import (
 	"github.com/callgate/callgate/engine/bearer"
 	"github.com/callgate/callgate/engine/proxy"
 	"github.com/callgate/callgate/engine/script"
+	"github.com/callgate/callgate/engine/telemetry"
 )
 
 // gatewayCookiePrefixes are the gateway's own cookies (NextAuth's names, with and without the
@@ -40,7 +41,7 @@ func openAssertionKeys(cfg config.Config, eng *engine.Engine, logger *slog.Logge
 
 // frontHandler is the proxy (routes, forward-auth) in front of the engine's handler, with
 // the gateway's reserved paths from the surface table.
-func frontHandler(cfg config.Config, eng *engine.Engine, keys *assertion.Keys, surface []endpoint, logger *slog.Logger, getenv func(string) string, now func() time.Time) (http.Handler, error) {
+func frontHandler(cfg config.Config, eng *engine.Engine, keys *assertion.Keys, surface []endpoint, tel *telemetry.Telemetry, logger *slog.Logger, getenv func(string) string, now func() time.Time) (http.Handler, error) {
 	providers, err := bearerProviders(cfg.Bearer, getenv, now)
 	if err != nil {
 		return nil, err
@@ -68,6 +69,7 @@ func frontHandler(cfg config.Config, eng *engine.Engine, keys *assertion.Keys, s
 		GatewayPaths:          reservedPaths(surface),
 		OnRoute:               routeLabel,
 		GatewayCookiePrefixes: gatewayCookiePrefixes,
+		WrapTransport:         tel.Transport,
 		Logger:                logger,
 		Now:                   now,
 	})

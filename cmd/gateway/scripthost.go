@@ -25,6 +25,8 @@ type scriptHost struct {
 	guard    *script.HeapGuard
 	eng      atomic.Pointer[engine.Engine]
 	reloader *reload.Reloader
+	// otel turns callback calls into spans; nil when tracing is off.
+	otel script.Tracer
 }
 
 func newScriptHost(cfg config.Config, logger *slog.Logger) *scriptHost {
@@ -46,6 +48,7 @@ func (h *scriptHost) options(cfg config.Config, o script.Options) script.Options
 	o.MaxResultBytes = cfg.Script.MaxResultBytes
 	o.HeapGuard = h.guard
 	o.Observer = h.metrics
+	o.Tracer = script.JoinTracers(h.otel)
 	o.Fetch = script.FetchOptions{
 		Allow:            cfg.Script.Fetch.Allow,
 		Timeout:          time.Duration(cfg.Script.Fetch.Timeout),
@@ -69,6 +72,10 @@ func (h *scriptHost) prepare(cfg config.Config, o script.Options, eng *engine.En
 		return err
 	}
 	h.reloader = r
+	h.metrics.WatchStore(func(ctx context.Context) metrics.StoreHealth {
+		st := eng.StoreStatus(ctx)
+		return metrics.StoreHealth{Up: st.State == "ok", RevocationsCurrent: st.Revocations == "current"}
+	})
 	return nil
 }
 

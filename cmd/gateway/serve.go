@@ -77,6 +77,14 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	}
 	logger := newLogger(c.stderr, cfg.Log)
 	tuneGC(c.getenv)
+	tel, err := setupTelemetry(ctx, cfg, c.getenv)
+	if err != nil {
+		return err
+	}
+	if tel != nil {
+		logger = slog.New(tel.LogHandler(logger.Handler()))
+		logger.Info("tracing on: spans go over OTLP", "endpoint", tel.Endpoint, "protocol", tel.Protocol)
+	}
 
 	configured, err := c.configuredSecrets(cfg)
 	if err != nil {
@@ -86,6 +94,7 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	st = tel.Store(st, storeSystem(cfg.Store))
 	// Deferred first, so it runs last: every component has stopped and every generation
 	// is closed before the store goes.
 	defer st.Close()
@@ -96,6 +105,7 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	scripts := newScriptHost(cfg, logger)
+	scripts.otel = tel.Tracer()
 	sopts := scripts.options(cfg, scriptOptions(cfg, st, st, logger, c.getenv))
 	// A script's `secret` (a NextAuth config's) must be the operator's secret when there is
 	// one; without one it is the gateway's.
@@ -150,7 +160,7 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	surface := gatewaySurface(surfaceParts{auth: eng.Handler(), jwks: assertionKeys, sessionJWKS: sessionJWKSHandler(sessionTokens), ops: ops, inspector: insp})
-	front, err := frontHandler(cfg, eng, assertionKeys, surface, logger, c.getenv, c.now)
+	front, err := frontHandler(cfg, eng, assertionKeys, surface, tel, logger, c.getenv, c.now)
 	if err != nil {
 		return err
 	}
@@ -159,6 +169,8 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 		admin = adminHandler(scripts.metrics, surface)
 	}
 	var lc lifecycle
+	// First, so it stops last: the spans of the requests the server drains are sent.
+	lc.add(telemetryComponent(tel, logger))
 	lc.add(
 		component{
 			name: "revocation watch",
@@ -179,7 +191,7 @@ func (c *cli) runServe(ctx context.Context, args []string) error {
 		lc.add(adminSocketComponent(cfg.DataDir, st, logger))
 	}
 	lc.add(scripts.components()...)
-	lc.add(httpComponents(cfg, publicHandler(scripts.metrics, surface, ops, front), admin, logger, c.stdout)...)
+	lc.add(httpComponents(cfg, publicHandler(scripts.metrics, tel, surface, ops, front), admin, logger, c.stdout)...)
 	if insp.in != nil {
 		// Added last, so stopped first: the event streams end before the servers drain.
 		lc.add(component{name: "inspector", run: func(ctx context.Context) error {

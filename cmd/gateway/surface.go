@@ -6,6 +6,7 @@ import (
 	"github.com/callgate/callgate/engine"
 	"github.com/callgate/callgate/engine/metrics"
 	"github.com/callgate/callgate/engine/proxy"
+	"github.com/callgate/callgate/engine/telemetry"
 )
 
 // The gateway's own HTTP surface, declared once: every path it serves itself, where, and
@@ -111,24 +112,25 @@ func reservedPaths(surface []endpoint) []proxy.GatewayPath {
 func routeLabel(w http.ResponseWriter, route string) { metrics.SetRoute(w, "route:"+route) }
 
 // publicHandler is the public listener: the gatewayHost endpoints for the gateway's host,
-// then front (the proxy, which serves the everyHost ones), every request counted. Paths are
+// then front (the proxy, which serves the everyHost ones), every request counted and, with
+// tracing on, traced. Paths are
 // not cleaned here: the proxy turns every request into its canonical form
 // (engine/urlpolicy) or refuses it before anything matches routes, and an exact match on
 // the raw path only ever answers less.
-func publicHandler(m *metrics.Metrics, surface []endpoint, ops *opsEndpoints, front http.Handler) http.Handler {
+func publicHandler(m *metrics.Metrics, tel *telemetry.Telemetry, surface []endpoint, ops *opsEndpoints, front http.Handler) http.Handler {
 	own := map[string]http.Handler{}
 	for _, e := range surface {
 		if e.scope == gatewayHost && e.public != nil {
 			own[e.path] = labelled(e.label, e.public(nil))
 		}
 	}
-	return m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return m.Middleware(tel.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h, ok := own[r.URL.Path]; ok && ops.forGateway(r.Host) {
 			h.ServeHTTP(w, r)
 			return
 		}
 		front.ServeHTTP(w, r)
-	}))
+	})))
 }
 
 // adminHandler is the admin listener: the endpoints with an admin form, in full, 404 for

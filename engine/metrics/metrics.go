@@ -262,6 +262,22 @@ func SetRoute(w http.ResponseWriter, route string) {
 	}
 }
 
+// RouteOf is the label SetRoute gave the request w answers, or "" when none did (Route
+// of the path is the label then): for instrumentation that runs inside Middleware and
+// names what it saw the way the metrics do.
+func RouteOf(w http.ResponseWriter) string {
+	for {
+		switch x := w.(type) {
+		case *statusWriter:
+			return x.route
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return ""
+		}
+	}
+}
+
 // Middleware counts and times every request by route: the label a handler set with
 // SetRoute, else Route of the path.
 func (m *Metrics) Middleware(next http.Handler) http.Handler {

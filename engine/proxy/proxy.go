@@ -138,7 +138,10 @@ type Options struct {
 	// GatewayCookiePrefixes name the gateway's cookies, which are not forwarded upstream
 	// unless a route asks for them.
 	GatewayCookiePrefixes []string
-	Logger                *slog.Logger
+	// WrapTransport, when not nil, wraps the transport every upstream request goes
+	// through: the tracing's client span and trace context.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+	Logger        *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -150,7 +153,7 @@ type Proxy struct {
 	addrs       *clientaddr.Resolver // trusted proxies: X-Forwarded-* and the client's address
 	redirects   *urlpolicy.Redirects // where the authorized callback may redirect
 	strip       stripper
-	transport   *http.Transport
+	transport   http.RoundTripper
 	bodyTimeout time.Duration
 	log         *slog.Logger
 	now         func() time.Time
@@ -204,6 +207,9 @@ func New(o Options) (*Proxy, error) {
 	}
 	p.strip = newStripper(o.Identity, o.Routes)
 	p.transport = newTransport(o.Proxy, len(o.Routes))
+	if o.WrapTransport != nil {
+		p.transport = o.WrapTransport(p.transport)
+	}
 	p.buffers = newBufferPool()
 	globalHeaders := headerList(o.Identity.Headers)
 	assertionOn := o.Identity.Assertion.Enabled == nil || *o.Identity.Assertion.Enabled

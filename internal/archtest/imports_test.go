@@ -39,6 +39,7 @@ var layer = map[string]int{
 	"engine/bearer":        3,
 	"engine/reload":        3,
 	"engine/proxy":         4,
+	"engine/telemetry":     4,
 	"engine/oauth":         4,
 	"engine/session":       4,
 	"engine":               5,
