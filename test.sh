@@ -231,6 +231,7 @@ FUZZ_TARGETS=(
   "./engine/factor:FuzzOpen"
   "./engine/factor:FuzzPasskeyFinishLogin"
   "./engine/factor:FuzzPasskeyFinishRegistration"
+  "./engine/inspect:FuzzRedact"
 )
 FUZZ_TIME=${FUZZ_TIME:-50000x}
 if [[ $FUZZ_TIME != 0 ]]; then

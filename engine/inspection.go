@@ -106,7 +106,8 @@ func inspectRedirect(a *authRequest, asked, returned, chosen string, changed boo
 }
 
 // inspectSecrets declares the credentials provider's password fields secret in the flow,
-// whatever they are called, before authorize sees them.
+// whatever they are called, and what the user typed into them, wherever a script copies
+// it, before authorize sees them.
 func inspectSecrets(a *authRequest, p script.Provider) {
 	f := inspect.FromContext(a.r.Context())
 	if f == nil {
@@ -115,6 +116,9 @@ func inspectSecrets(a *authRequest, p script.Provider) {
 	for _, c := range p.Credentials {
 		if strings.EqualFold(c.Type, "password") {
 			f.Secret(c.Name)
+			if typed, ok := stringField(a.body, c.Name); ok {
+				f.SecretValues(typed)
+			}
 		}
 	}
 }

@@ -116,7 +116,7 @@ func (in *Inspector) Snapshot() []Flow {
 			return
 		}
 		c := *f
-		c.in, c.secrets = nil, nil
+		c.in, c.secrets, c.secretValues = nil, nil, nil
 		c.Events = append([]Event(nil), f.Events...)
 		out = append(out, c)
 	}

@@ -187,6 +187,11 @@ func (in *Inspector) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if s := r.URL.Query().Get("since"); s != "" {
 		since, _ = strconv.ParseUint(s, 10, 64)
 	}
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	rc := http.NewResponseController(w)
 	// A stream outlives any write deadline the server sets for ordinary answers.
 	_ = rc.SetWriteDeadline(time.Time{})

@@ -103,8 +103,10 @@ type Flow struct {
 	Events     []Event `json:"events"`
 
 	// secrets are more keys to redact in this flow: the credentials provider's password
-	// fields, whatever they are called.
-	secrets []string
+	// fields, whatever they are called; secretValues are what the user typed into them,
+	// redacted wherever a script copies them.
+	secrets      []string
+	secretValues []string
 }
 
 // Event is one step of a flow, and what subscribers receive.
@@ -206,6 +208,21 @@ func (f *Flow) Secret(keys ...string) {
 	f.in.mu.Unlock()
 }
 
+// SecretValues adds values the user typed into secret fields (a password): any string of
+// this flow holding one is redacted, wherever a script put it.
+func (f *Flow) SecretValues(values ...string) {
+	if f == nil {
+		return
+	}
+	f.in.mu.Lock()
+	for _, v := range values {
+		if v != "" {
+			f.secretValues = append(f.secretValues, v)
+		}
+	}
+	f.in.mu.Unlock()
+}
+
 // Core records what the core did. A nil flow records nothing.
 func (f *Flow) Core(what, summary string, detail map[string]any) {
 	if f == nil {
@@ -255,9 +272,9 @@ func (in *Inspector) TraceCall(ctx context.Context, c script.TracedCall) {
 		return
 	}
 	in.mu.Lock()
-	secrets := f.secrets
+	secrets, values := f.secrets, f.secretValues
 	in.mu.Unlock()
-	r := newRedactor(secrets)
+	r := newRedactor(secrets, values...)
 	call := &Call{Name: c.Callback, Generation: short(c.Generation), DurationMs: ms(c.Duration)}
 	for _, a := range c.Args {
 		call.Args = append(call.Args, r.json(a))

@@ -1,9 +1,10 @@
 package inspect
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
+
+	"github.com/valyala/fastjson"
 )
 
 // Redacted replaces every value the inspector must not show.
@@ -33,7 +34,7 @@ var secretKeys = map[string]bool{
 // "token" (csrfToken, access_token, id_token, sessionToken) other than "token" itself,
 // which is jwt's claims object and is shown, its own secrets redacted.
 func secretKey(key string, extra []string) bool {
-	k := strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(key))
+	k := normalKey(key)
 	if secretKeys[k] || (strings.HasSuffix(k, "token") && k != "token") {
 		return true
 	}
@@ -48,6 +49,24 @@ func secretKey(key string, extra []string) bool {
 		}
 	}
 	return false
+}
+
+// normalKey lowercases key and drops '_' and '-': "client_secret", "X-Api-Key" and
+// "csrfToken" become "clientsecret", "xapikey" and "csrftoken".
+func normalKey(key string) string {
+	var b strings.Builder
+	b.Grow(len(key))
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case c == '_' || c == '-':
+		case 'A' <= c && c <= 'Z':
+			b.WriteByte(c + 'a' - 'A')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // looksLikeJOSE reports a compact JWS (three parts) or JWE (five) whose header is JSON:
@@ -69,87 +88,111 @@ func looksLikeJOSE(s string) bool {
 	return true
 }
 
-type redactor struct{ extra []string }
+type redactor struct {
+	extra []string
+	// values are secrets the user typed (a password), redacted wherever a script copied
+	// them: into the token, into a message, into another field.
+	values []string
+}
 
-func newRedactor(extra []string) redactor { return redactor{extra: extra} }
+func newRedactor(extra []string, values ...string) redactor {
+	return redactor{extra: extra, values: values}
+}
+
+// minSecretValue is the shortest typed secret searched for inside other strings: a
+// one-letter password would redact every string holding that letter.
+const minSecretValue = 4
+
+func (r redactor) holdsSecretValue(s string) bool {
+	for _, v := range r.values {
+		if v == s || (len(v) >= minSecretValue && strings.Contains(s, v)) {
+			return true
+		}
+	}
+	return false
+}
+
+// parsers are reused: a traced request redacts several values, each parsed once.
+var parsers fastjson.ParserPool
+
+// redactedJSON is Redacted as a JSON string.
+const redactedJSON = `"` + Redacted + `"`
 
 // json rewrites one JSON value with its secrets redacted, keeping the key order the
 // script saw. Input it cannot read is replaced whole: nothing unredacted gets through.
 func (r redactor) json(raw json.RawMessage) json.RawMessage {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var buf bytes.Buffer
-	if err := r.value(dec, &buf, false); err != nil {
+	if !json.Valid(raw) { // fastjson is lenient ("00"); what it writes must be JSON
 		return json.RawMessage(`"[unreadable]"`)
 	}
-	return buf.Bytes()
-}
-
-func (r redactor) value(dec *json.Decoder, buf *bytes.Buffer, secret bool) error {
-	tok, err := dec.Token()
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(raw)
 	if err != nil {
-		return err
+		return json.RawMessage(`"[unreadable]"`)
 	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			buf.WriteByte('{')
-			for first := true; dec.More(); first = false {
-				kt, err := dec.Token()
-				if err != nil {
-					return err
-				}
-				key, _ := kt.(string)
-				if !first {
-					buf.WriteByte(',')
-				}
-				writeString(buf, key)
-				buf.WriteByte(':')
-				if err := r.value(dec, buf, secret || secretKey(key, r.extra)); err != nil {
-					return err
-				}
-			}
-			buf.WriteByte('}')
-		case '[':
-			buf.WriteByte('[')
-			for first := true; dec.More(); first = false {
-				if !first {
-					buf.WriteByte(',')
-				}
-				if err := r.value(dec, buf, secret); err != nil {
-					return err
-				}
-			}
-			buf.WriteByte(']')
-		}
-		_, err := dec.Token() // the closing delimiter
-		return err
-	case string:
-		if secret || looksLikeJOSE(t) {
-			writeString(buf, Redacted)
-		} else {
-			writeString(buf, t)
-		}
-	case json.Number:
-		if secret {
-			writeString(buf, Redacted)
-		} else {
-			buf.WriteString(t.String())
-		}
-	case bool:
-		if t {
-			buf.WriteString("true")
-		} else {
-			buf.WriteString("false")
-		}
-	case nil:
-		buf.WriteString("null")
-	}
-	return nil
+	return r.write(make([]byte, 0, len(raw)+32), v, false)
 }
 
-func writeString(buf *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s)
-	buf.Write(b)
+func (r redactor) write(buf []byte, v *fastjson.Value, secret bool) []byte {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		buf = append(buf, '{')
+		first := true
+		o.Visit(func(key []byte, val *fastjson.Value) {
+			if !first {
+				buf = append(buf, ',')
+			}
+			first = false
+			k := string(key)
+			buf = appendJSONString(buf, k)
+			buf = append(buf, ':')
+			buf = r.write(buf, val, secret || secretKey(k, r.extra))
+		})
+		return append(buf, '}')
+	case fastjson.TypeArray:
+		items, _ := v.Array()
+		buf = append(buf, '[')
+		for i, item := range items {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = r.write(buf, item, secret)
+		}
+		return append(buf, ']')
+	case fastjson.TypeString:
+		str := string(v.GetStringBytes())
+		if secret || looksLikeJOSE(str) || r.holdsSecretValue(str) {
+			return append(buf, redactedJSON...)
+		}
+		return appendJSONString(buf, str)
+	case fastjson.TypeNumber:
+		if secret {
+			return append(buf, redactedJSON...)
+		}
+		return v.MarshalTo(buf)
+	default: // true, false, null
+		return v.MarshalTo(buf)
+	}
+}
+
+// appendJSONString appends s as a JSON string, escaping what JSON requires and <, > and &
+// as encoding/json does, so that no text can close a script element wherever it is shown;
+// bytes that are not UTF-8 become U+FFFD.
+func appendJSONString(buf []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	buf = append(buf, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			buf = append(buf, '\\', c)
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			buf = append(buf, c)
+		}
+	}
+	return append(buf, '"')
 }

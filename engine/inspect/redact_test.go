@@ -27,6 +27,7 @@ func TestRedaction(t *testing.T) {
 		{"scalars", `"plain"`, `"plain"`, nil},
 		{"null and bools", `{"a":null,"b":true,"password":false}`, `{"a":null,"b":true,"password":false}`, nil},
 		{"unreadable", `{"a":`, `"[unreadable]"`, nil},
+		{"control characters stay JSON", `{"a":"\u0000\u001f"}`, `{"a":"\u0000\u001f"}`, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -35,6 +36,16 @@ func TestRedaction(t *testing.T) {
 				t.Errorf("redact(%s)\n got %s\nwant %s", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+// What the user typed into a password field is redacted wherever a script copied it.
+func TestRedactionOfTypedSecrets(t *testing.T) {
+	r := newRedactor(nil, "hunter22")
+	got := string(r.json(json.RawMessage(`{"token":{"pw":"hunter22","note":"was hunter22!","name":"Ann"},"short":"hunter2"}`)))
+	want := `{"token":{"pw":"[redacted]","note":"[redacted]","name":"Ann"},"short":"hunter2"}`
+	if got != want {
+		t.Errorf("got %s\nwant %s", got, want)
 	}
 }
 
@@ -49,4 +60,44 @@ func TestLooksLikeJOSE(t *testing.T) {
 			t.Errorf("looksLikeJOSE(%q) = %v, want %v", s, got, want)
 		}
 	}
+}
+
+// FuzzRedact: whatever a script's values are, the redacted form is valid JSON, and a
+// password anywhere in it is gone.
+func FuzzRedact(f *testing.F) {
+	for _, s := range []string{`{"password":"p"}`, `[{"a":{"client_secret":[1,"x"]}}]`, `"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlc2lnbmF0dXJl"`, `{"<\u2028>":"\u0000"}`, `1e999`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out := newRedactor(nil).json(json.RawMessage(in))
+		if !json.Valid(out) {
+			t.Fatalf("redact(%q) = %q, not JSON", in, out)
+		}
+		var v any
+		if json.Unmarshal([]byte(in), &v) != nil {
+			return
+		}
+		var walk func(any, bool)
+		walk = func(x any, secret bool) {
+			switch x := x.(type) {
+			case map[string]any:
+				for k, c := range x {
+					walk(c, secret || k == "password")
+				}
+			case []any:
+				for _, c := range x {
+					walk(c, secret)
+				}
+			case string:
+				if secret && x != Redacted {
+					t.Fatalf("redact(%q) = %q keeps %q under a password key", in, out, x)
+				}
+			}
+		}
+		var got any
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("redact(%q) = %q: %v", in, out, err)
+		}
+		walk(got, false)
+	})
 }
