@@ -229,3 +229,53 @@ func TestTraceFollowsARunningGateway(t *testing.T) {
 		t.Errorf("trace against an inspector that is off: %v", err)
 	}
 }
+
+// Proxied requests and forward-auth checks are flows too, each with the access decision.
+func TestInspectorShowsAccessDecisions(t *testing.T) {
+	up := echoUpstream(t)
+	gw := startGateway(t, gatewayOptions{Args: []string{"--dev", "--upstream", up.URL}})
+	client := newBrowserClient(t)
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	anon, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, gw.URL+"/reports/q3", nil)
+	anon.Header.Set("Accept", "text/html")
+	if res := do(t, client, anon); res.Status != http.StatusFound {
+		t.Fatalf("anonymous proxied request: %d, want 302 to sign in", res.Status)
+	}
+	if res := signInWithCredentials(t, client, gw, "jatin", "secret"); res.Status != http.StatusOK {
+		t.Fatalf("sign-in: %d", res.Status)
+	}
+	in, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, gw.URL+"/reports/q3", nil)
+	if res := do(t, client, in); res.Status != http.StatusOK {
+		t.Fatalf("signed-in proxied request: %d %s", res.Status, res.Body)
+	}
+	fa, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, gw.URL+"/_callgate/forward-auth", nil)
+	if res := do(t, client, fa); res.Status != http.StatusOK {
+		t.Fatalf("forward-auth check: %d %s", res.Status, res.Body)
+	}
+	res := getPath(t, gw.URL+inspect.FlowsPath, "", nil)
+	var snap struct {
+		Flows []inspect.Flow `json:"flows"`
+	}
+	if err := json.Unmarshal(res.Body, &snap); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range snap.Flows {
+		if f.Kind == inspect.KindAuth {
+			continue
+		}
+		for _, e := range f.Events {
+			if e.Core != nil && e.Core.What == "decision" {
+				got = append(got, fmt.Sprintf("%s %d %s", f.Kind, f.Status, e.Core.Summary))
+			}
+		}
+	}
+	want := []string{
+		"proxy 302 refused: not signed in",
+		"proxy 200 allowed: forwarded to " + strings.TrimPrefix(up.URL, "http://"),
+		"forward-auth 200 allowed",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("decisions:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
