@@ -3,7 +3,6 @@ package engine_test
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
@@ -69,28 +68,4 @@ func startInspectedGateway(b *testing.B, dir string, in *inspect.Inspector) *gat
 		}
 	})
 	return &gateway{srv: srv, eng: eng, keys: keys, logs: logs, now: time.Now}
-}
-
-// benchSessionReads signs in once, then reads the session with its cookie in parallel
-// through the engine's handler, without the network.
-func benchSessionReads(b *testing.B, gw *gateway) {
-	br := gw.browser(b)
-	if r := br.signIn("credentials", "jane", "pw"); r.status != 200 {
-		b.Fatalf("sign in: %d %s", r.status, r.body)
-	}
-	cookie := br.cookieHeader()
-	h := gw.eng.Handler()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req := httptest.NewRequest(http.MethodGet, "/api/auth/session", nil)
-			req.Header.Set("Cookie", cookie)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != 200 || rec.Body.Len() < 10 {
-				b.Fatalf("got %d %s", rec.Code, rec.Body.String())
-			}
-		}
-	})
 }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/callgate/callgate/engine/inspect"
@@ -17,41 +16,6 @@ import (
 // Inspector is the inspector the engine tells, or nil when it is off: the proxy in front
 // tells the same one.
 func (e *Engine) Inspector() *inspect.Inspector { return e.inspector }
-
-// startFlow begins the request's flow and returns the request that carries it, and a
-// writer that remembers the status for the flow's end.
-func (e *Engine) startFlow(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request, *inspect.Flow) {
-	if e.inspector == nil {
-		return w, r, nil
-	}
-	ctx, f := e.inspector.Start(r.Context(), inspect.KindAuth, r.Method, r.URL.Path, r.Host)
-	return &flowStatus{ResponseWriter: w, status: http.StatusOK}, r.WithContext(ctx), f
-}
-
-// flowStatus remembers the status an answer wrote; Unwrap keeps http.ResponseController
-// working through it.
-type flowStatus struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *flowStatus) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *flowStatus) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func endFlow(w http.ResponseWriter, f *inspect.Flow) {
-	if f == nil {
-		return
-	}
-	status := http.StatusOK
-	if fs, ok := w.(*flowStatus); ok {
-		status = fs.status
-	}
-	f.End(status)
-}
 
 // inspectAnswer records the cookies an answer sets (by name and size: a value never
 // leaves the core) and where it sends the browser.

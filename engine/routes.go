@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/callgate/callgate/engine/inspect"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -18,9 +19,9 @@ import (
 // route the action, assert the configuration, run init (CSRF and callback URL), then the
 // route.
 func (e *Engine) serveAuth(w http.ResponseWriter, r *http.Request) {
-	w, r, flow := e.startFlow(w, r)
+	w, r, flow := e.inspector.StartRequest(w, r, inspect.KindAuth, r.URL.Path)
 	if flow != nil {
-		defer endFlow(w, flow)
+		defer inspect.EndRequest(w, flow)
 	}
 	defer func() {
 		if v := recover(); v != nil {

@@ -64,7 +64,7 @@ func (p *Proxy) forwardAuth(w http.ResponseWriter, r *http.Request, nginx bool) 
 	v.route = rt.Name
 	w, r, flow := p.startFlow(w, r, inspect.KindForwardAuth, rt.Name)
 	if flow != nil {
-		defer endFlow(w, flow)
+		defer inspect.EndRequest(w, flow)
 	}
 	d := p.decide(r, rt, &v)
 	if flow != nil {

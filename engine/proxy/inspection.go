@@ -11,39 +11,11 @@ import (
 // request and per forward-auth check, with the access decision. With the inspector off
 // Options.Inspector is nil and each hook is a nil check.
 
-// startFlow begins a flow for r and returns the request carrying it and a writer that
-// remembers the answer's status.
+// startFlow begins a flow for r (a request to route) and records the route it matched.
 func (p *Proxy) startFlow(w http.ResponseWriter, r *http.Request, kind inspect.Kind, route string) (http.ResponseWriter, *http.Request, *inspect.Flow) {
-	if p.o.Inspector == nil {
-		return w, r, nil
-	}
-	ctx, f := p.o.Inspector.Start(r.Context(), kind, r.Method, r.URL.EscapedPath(), r.Host)
+	w, r, f := p.o.Inspector.StartRequest(w, r, kind, r.URL.EscapedPath())
 	f.Core("route", "matched route "+route, map[string]any{"route": route})
-	return &flowStatus{ResponseWriter: w, status: http.StatusOK}, r.WithContext(ctx), f
-}
-
-type flowStatus struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *flowStatus) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *flowStatus) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (w *flowStatus) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func endFlow(w http.ResponseWriter, f *inspect.Flow) {
-	if fs, ok := w.(*flowStatus); ok {
-		f.End(fs.status)
-	}
+	return w, r, f
 }
 
 // inspectDecision records the access decision and what it passes on: the identity header

@@ -438,7 +438,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route) {
 	}
 	w, r, flow := p.startFlow(w, r, inspect.KindProxy, rt.Name)
 	if flow != nil {
-		defer endFlow(w, flow)
+		defer inspect.EndRequest(w, flow)
 	}
 	v := view{method: r.Method, path: r.URL.EscapedPath(), rawQuery: r.URL.RawQuery, header: r.Header, route: rt.Name, r: r, rt: rt, p: p}
 	d := p.decide(r, rt, &v)
