@@ -13,6 +13,9 @@ import (
 
 // startFlow begins a flow for r (a request to route) and records the route it matched.
 func (p *Proxy) startFlow(w http.ResponseWriter, r *http.Request, kind inspect.Kind, route string) (http.ResponseWriter, *http.Request, *inspect.Flow) {
+	if p.o.Inspector == nil {
+		return w, r, nil
+	}
 	w, r, f := p.o.Inspector.StartRequest(w, r, kind, r.URL.EscapedPath())
 	f.Core("route", "matched route "+route, map[string]any{"route": route})
 	return w, r, f
