@@ -83,11 +83,13 @@ type Generation struct {
 		list []weak.Pointer[vm]
 	}
 
-	loadedAt  time.Time
-	observer  Observer
-	tracer    Tracer
-	heap      *HeapGuard
-	maxResult int
+	loadedAt time.Time
+	observer Observer
+	tracer   Tracer
+	// traceValues: the tracer reads arguments and results (tracer.go).
+	traceValues bool
+	heap        *HeapGuard
+	maxResult   int
 	// maxTimeout caps every deadline: maxCallTimeout when g loaded.
 	maxTimeout time.Duration
 	fetch      *fetcher
@@ -189,19 +191,20 @@ func (g *Generation) warnLongTimeouts() {
 // newGeneration fills a generation's settings from opts, defaults applied.
 func newGeneration(b *bundle, opts Options) *Generation {
 	g := &Generation{
-		bundle:    b,
-		env:       opts.Env,
-		secrets:   opts.Secrets,
-		users:     opts.Users,
-		factors:   opts.Factors,
-		logger:    opts.Logger,
-		timeouts:  opts.Timeouts,
-		maxStack:  opts.MaxCallStackSize,
-		observer:  opts.Observer,
-		tracer:    opts.Tracer,
-		heap:      opts.HeapGuard,
-		maxResult: opts.MaxResultBytes,
-		life:      lifecycle{drained: make(chan struct{})},
+		bundle:      b,
+		env:         opts.Env,
+		secrets:     opts.Secrets,
+		users:       opts.Users,
+		factors:     opts.Factors,
+		logger:      opts.Logger,
+		timeouts:    opts.Timeouts,
+		maxStack:    opts.MaxCallStackSize,
+		observer:    opts.Observer,
+		tracer:      opts.Tracer,
+		traceValues: tracesValues(opts.Tracer),
+		heap:        opts.HeapGuard,
+		maxResult:   opts.MaxResultBytes,
+		life:        lifecycle{drained: make(chan struct{})},
 
 		maxTimeout: maxCallTimeout(),
 	}

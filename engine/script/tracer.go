@@ -21,6 +21,31 @@ type Tracer interface {
 	TraceCall(ctx context.Context, c TracedCall)
 }
 
+// TimingOnly is implemented by a Tracer that reads only a call's name, timing and outcome
+// (an OpenTelemetry span): for it the host serialises no argument and no result, and
+// TracedCall.Args and Result are nil. A Tracer that wants them (the inspector) does not
+// implement it.
+type TimingOnly interface {
+	Tracer
+	TimingOnly()
+}
+
+// tracesValues reports whether t reads arguments and results.
+func tracesValues(t Tracer) bool {
+	switch t := t.(type) {
+	case nil, TimingOnly:
+		return false
+	case tracers:
+		for _, one := range t {
+			if tracesValues(one) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
 // TracedCall is one finished callback call.
 type TracedCall struct {
 	// Callback is the call's name: "callbacks.jwt", "authorize", "events.signIn".
@@ -95,7 +120,7 @@ func (v *vm) traceDone(j *job, tr *traceState, err error) {
 		Args:       tr.args,
 		Err:        err,
 	}
-	if err == nil && string(tr.result) != "null" {
+	if err == nil && tr.result != nil && string(tr.result) != "null" {
 		c.Result = tr.result
 	}
 	v.gen.tracer.TraceCall(j.ctx, c)
@@ -105,11 +130,18 @@ func (v *vm) traceDone(j *job, tr *traceState, err error) {
 // arguments and settled value written down on the way.
 func (v *vm) serveTraced(j *job) error {
 	var tr traceState
+	values := v.gen.traceValues
 	err := v.run(j.ctx, j.name, j.start, j.timeout, func() (goja.Value, error) {
 		b := v.fns[j.fnName]
-		return b.fn(b.this, v.traceArgs(&tr, j.args(v, j.arg))...)
+		args := j.args(v, j.arg)
+		if values {
+			v.traceArgs(&tr, args)
+		}
+		return b.fn(b.this, args...)
 	}, func(val goja.Value) error {
-		tr.result = v.traceJSON(val)
+		if values {
+			tr.result = v.traceJSON(val)
+		}
 		var err error
 		v.out, err = j.result(v, j.name, val)
 		return err

@@ -114,3 +114,38 @@ func TestJoinTracers(t *testing.T) {
 		t.Error("a joined tracer did not tell every tracer")
 	}
 }
+
+type timingTracer struct{ recordingTracer }
+
+func (*timingTracer) TimingOnly() {}
+
+// A tracer that reads only timings makes the host serialise nothing; joined with one that
+// reads values, both get them.
+func TestTimingOnlyTracerGetsNoValues(t *testing.T) {
+	dir := writeDir(t, map[string]string{"auth.config.js": `export default {
+  providers: [{ type: "credentials", id: "credentials", credentials: {}, authorize: (c) => ({ id: "1" }) }],
+}`})
+	for _, tc := range []struct {
+		name   string
+		tracer func(timing *timingTracer, full *recordingTracer) Tracer
+		values bool
+	}{
+		{"timing only", func(tm *timingTracer, _ *recordingTracer) Tracer { return tm }, false},
+		{"joined with one that reads values", func(tm *timingTracer, f *recordingTracer) Tracer { return JoinTracers(tm, f) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			timing, full := &timingTracer{}, &recordingTracer{}
+			l := load(t, dir, func(o *Options) { o.Tracer = tc.tracer(timing, full) })
+			if _, err := l.gen.Authorize(context.Background(), "credentials", map[string]any{"password": "p"}, nil); err != nil {
+				t.Fatal(err)
+			}
+			calls := timing.take()
+			if len(calls) != 1 || calls[0].Callback != NameAuthorize || calls[0].Duration <= 0 {
+				t.Fatalf("timing tracer saw %+v", calls)
+			}
+			if got := calls[0].Args != nil || calls[0].Result != nil; got != tc.values {
+				t.Errorf("values serialised: %v, want %v (args %s, result %s)", got, tc.values, calls[0].Args, calls[0].Result)
+			}
+		})
+	}
+}

@@ -26,6 +26,10 @@ func (t *Telemetry) Tracer() script.Tracer {
 
 type scriptTracer struct{ t *Telemetry }
 
+// TimingOnly implements script.TimingOnly: a span needs no argument or result, so the
+// script host serialises none for it.
+func (scriptTracer) TimingOnly() {}
+
 func (s scriptTracer) TraceCall(ctx context.Context, c script.TracedCall) {
 	if !trace.SpanFromContext(ctx).IsRecording() {
 		return
