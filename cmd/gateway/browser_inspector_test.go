@@ -103,15 +103,7 @@ func (f inspectorFlowView) step(callback, core string) (inspectorStep, int) {
 // its HTML, the raw stream and the snapshot are kept under $CALLGATE_ARTIFACTS (or
 // $ARTIFACTS_DIR/browser) when set, else in a temporary directory the test prints.
 func TestBrowserInspectorShowsSignInLive(t *testing.T) {
-	chromium := requireTool(t, "chromium", "/usr/bin/chromium")
-	node := requireTool(t, "node")
-	pkg := repoPath("testdata", "browser")
-	if _, err := os.Stat(filepath.Join(pkg, "node_modules", "playwright-core", "package.json")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("playwright-core is not installed in %s (test.sh runs npm ci there)", pkg)
-		}
-		t.Skipf("playwright-core is not installed in %s (run ./test.sh or npm ci there); skipping", pkg)
-	}
+	chromium, node, pkg := requireBrowserPackages(t)
 
 	// A password of this run only, so that finding it anywhere can mean one thing.
 	raw := make([]byte, 12)

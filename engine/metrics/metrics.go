@@ -278,6 +278,22 @@ func RouteOf(w http.ResponseWriter) string {
 	}
 }
 
+// StatusOf is the status the request w answers has written so far (200 when nothing set
+// one), or false when w is not inside Middleware: for instrumentation that runs inside it
+// and needs the answer's status without keeping a writer of its own.
+func StatusOf(w http.ResponseWriter) (int, bool) {
+	for {
+		switch x := w.(type) {
+		case *statusWriter:
+			return x.code, true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return 0, false
+		}
+	}
+}
+
 // Middleware counts and times every request by route: the label a handler set with
 // SetRoute, else Route of the path.
 func (m *Metrics) Middleware(next http.Handler) http.Handler {

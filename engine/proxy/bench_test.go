@@ -23,6 +23,7 @@ import (
 	"github.com/callgate/callgate/engine"
 	"github.com/callgate/callgate/engine/assertion"
 	"github.com/callgate/callgate/engine/bearer"
+	"github.com/callgate/callgate/engine/inspect"
 	"github.com/callgate/callgate/engine/proxy"
 	"github.com/callgate/callgate/engine/script"
 	"github.com/callgate/callgate/engine/token"
@@ -75,6 +76,13 @@ func benchIssuer(b *testing.B) (issuer string, sign func(claims jwt.MapClaims) s
 
 func newBenchProxy(b *testing.B, scriptsDir string) *benchProxy {
 	b.Helper()
+	return newBenchProxyWith(b, scriptsDir, nil)
+}
+
+// newBenchProxyWith is newBenchProxy told about every request by in (the engine's and the
+// proxy's Inspector, the scripts' Tracer), or by nothing when in is nil.
+func newBenchProxyWith(b *testing.B, scriptsDir string, in *inspect.Inspector) *benchProxy {
+	b.Helper()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"ok":true,"user":%q,"path":%q}`, r.Header.Get("X-Callgate-User"), r.URL.Path)
@@ -83,7 +91,11 @@ func newBenchProxy(b *testing.B, scriptsDir string) *benchProxy {
 	logger := slog.New(slog.DiscardHandler)
 	// With a heap guard, as gateway serve has by default.
 	guard := script.NewHeapGuard(1<<30, 0, logger)
-	gen, err := script.Load(context.Background(), script.Options{Dir: scriptsDir, Logger: logger, HeapGuard: guard})
+	opts := script.Options{Dir: scriptsDir, Logger: logger, HeapGuard: guard}
+	if in != nil {
+		opts.Tracer = in
+	}
+	gen, err := script.Load(context.Background(), opts)
 	if err != nil {
 		b.Fatalf("load %s: %v", scriptsDir, err)
 	}
@@ -93,7 +105,7 @@ func newBenchProxy(b *testing.B, scriptsDir string) *benchProxy {
 		b.Fatal(err)
 	}
 	origin, _ := url.Parse("http://gateway.test")
-	eng, err := engine.New(engine.Options{URL: origin, Keys: keys, Generation: gen, Logger: logger})
+	eng, err := engine.New(engine.Options{URL: origin, Keys: keys, Generation: gen, Logger: logger, Inspector: in})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -125,7 +137,7 @@ func newBenchProxy(b *testing.B, scriptsDir string) *benchProxy {
 		b.Fatal(err)
 	}
 	p, err := proxy.New(proxy.Options{
-		Origin: origin.String(), SignInURL: origin.String() + "/api/auth/signin",
+		Origin: origin.String(), SignInURL: origin.String() + "/api/auth/signin", Inspector: in,
 		Sessions: func(r *http.Request) (proxy.Session, []string, error) {
 			s, setCookie, err := eng.ProxySession(r)
 			if s == nil || err != nil {

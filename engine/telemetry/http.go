@@ -46,17 +46,20 @@ func (t *Telemetry) Middleware(next http.Handler) http.Handler {
 		}
 		ctx, span := t.tracer.Start(ctx, methodName(r.Method), opts...)
 		defer span.End()
-		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		next.ServeHTTP(sw, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(ctx))
 
 		route := metrics.RouteOf(w)
 		if route == "" {
 			route = metrics.Route(r.URL.Path)
 		}
 		span.SetName(methodName(r.Method) + " " + route)
-		span.SetAttributes(semconv.HTTPRoute(route), semconv.HTTPResponseStatusCode(sw.code))
-		if sw.code >= 500 {
-			span.SetStatus(codes.Error, http.StatusText(sw.code))
+		span.SetAttributes(semconv.HTTPRoute(route))
+		// The metrics' writer, outside this middleware, has the status.
+		if code, ok := metrics.StatusOf(w); ok {
+			span.SetAttributes(semconv.HTTPResponseStatusCode(code))
+			if code >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(code))
+			}
 		}
 	})
 }
@@ -68,35 +71,6 @@ func methodName(m string) string {
 		return m
 	}
 	return "_OTHER"
-}
-
-// statusWriter remembers the status code; Unwrap keeps http.ResponseController and
-// metrics.SetRoute working through it.
-type statusWriter struct {
-	http.ResponseWriter
-	code    int
-	written bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.written {
-		w.code, w.written = code, true
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	w.written = true
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Flush passes flushes through (streamed proxy responses).
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
 }
 
 // Transport wraps the proxy's upstream transport: a client span per upstream call, and
